@@ -1,0 +1,29 @@
+# Every target bootstraps .venv itself; a fresh clone needs only python3 (3.10+) and make.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test bench lint clean-runs
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m fog.demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) bench/rd.py
+	$(PY) bench/codec_speed.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check rinr_core fog edge bench tests
+
+clean-runs:
+	rm -rf runs .flwr
