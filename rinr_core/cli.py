@@ -96,6 +96,39 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_speed(args: argparse.Namespace) -> int:
+    from rinr_core.speed import measure_speed
+    from rinr_core.synthetic import generate_sequence
+
+    if args.seq:
+        loaded = load_sequence(args.seq, limit=args.frames)
+        frames, source = loaded.frames, str(args.seq)
+    else:
+        frames, source = generate_sequence(args.frames, width=160, height=96, seed=0), "generated scene (seed 0)"
+    if len(frames) < 2:
+        print("error: the speed benchmark needs at least 2 frames", file=sys.stderr)
+        return 2
+    result = {"source": source, **measure_speed(frames, _settings(args, "qre"))}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{source}: {result['frames']} frames at {result['width']}x{result['height']} on {result['device']}")
+    rows = [
+        ("encode fps, cold one by one", result["encode_fps_single"]),
+        ("encode fps, cold batched", result["encode_fps_batched"]),
+        ("encode fps, warm start", result["encode_fps_warm"]),
+        ("warm/cold steps to the cold PSNR", result["warm_over_cold_steps"]),
+        ("decode fps, one by one", result["decode_fps_single"]),
+        ("decode fps, grouped", result["decode_fps_grouped"]),
+        ("decode fps, Pillow JPEG", result["decode_fps_jpeg_pillow"]),
+        ("grouped / one-by-one decode speed", result["grouped_over_single_decode_speed"]),
+        ("multiply-adds per pixel", result["macs_per_pixel"]),
+    ]
+    for name, value in rows:
+        print(f"  {name:36s} {value:10.3f}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rinr", description="Residual-INR codec and tools")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -121,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out/eval", help="folder for the comparison picture")
     _add_codec_options(p)
     p.set_defaults(func=cmd_eval)
+
+    bench = sub.add_parser("bench", help="short benchmarks").add_subparsers(dest="bench", required=True)
+    p = bench.add_parser("speed", help="encode/decode speed: cold vs warm vs batched, grouped decode")
+    p.add_argument("--seq", help="OTB/YOLO sequence folder (default: a generated scene)")
+    p.add_argument("--frames", type=int, default=4)
+    _add_codec_options(p)
+    p.set_defaults(func=cmd_bench_speed, max_side=96, steps=300)
     return parser
 
 

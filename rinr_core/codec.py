@@ -50,6 +50,7 @@ from rinr_core.metrics import bits_per_pixel, frame_psnrs
 from rinr_core.presets import DEFAULT_PRESET, Preset, get_preset
 from rinr_core.quantize import quantize_tensor
 from rinr_core.siren import SirenArch, SirenParams, grid_coords, init_siren
+from rinr_core.warmstart import WarmState
 
 OBJECT_MODES = ("de", "re", "qre")
 
@@ -72,6 +73,10 @@ class CodecSettings:
         Bit widths of the stored background / object weights (QRE; others use ``float_bits``).
     target_psnr
         Stop fitting an INR early once it reaches this PSNR (dB); the step budget stays the cap.
+    warm_start
+        Start each frame from the previous frame of its sequence (see :mod:`rinr_core.warmstart`)
+        with ``warm_steps`` steps (default: a quarter of the cold budget) at ``warm_lr_scale``
+        times the learning rate.
     device
         ``"cpu"``, ``"cuda"``, ... (default: ``cuda`` when available).
     """
@@ -84,6 +89,9 @@ class CodecSettings:
     background_bits: int | None = None
     object_bits: int | None = None
     target_psnr: float | None = None
+    warm_start: bool = False
+    warm_steps: int | None = None
+    warm_lr_scale: float = 0.3
     device: str | None = None
     seed: int = 0
 
@@ -118,18 +126,22 @@ def _bits_for(preset: Preset, mode: str, role: int) -> int:
     return preset.background_bits if role == ROLE_FRAME else preset.object_bits
 
 
-def _fit_settings(preset: Preset, role: int, mode: str, target_psnr: float | None) -> FitSettings:
+def fit_settings_for(preset: Preset, role: int, mode: str, settings: CodecSettings, warm: bool) -> FitSettings:
+    """The optimizer recipe of one INR role, cold or warm-started (quarter budget, gentle restart)."""
     steps = preset.steps if role == ROLE_FRAME else preset.object_steps
     lr = preset.lr if role == ROLE_FRAME else preset.object_lr
+    warmup = 0
+    if warm:
+        steps = settings.warm_steps if settings.warm_steps is not None else max(1, steps // 4)
+        lr, warmup = lr * settings.warm_lr_scale, min(10, steps // 4)
     bits = _bits_for(preset, mode, role)
     qat = int(round(preset.qat_fraction * steps)) if mode == "qre" else 0
     return FitSettings(steps=steps, lr=lr, schedule=preset.schedule, qat_steps=qat, bits=bits,
-                       target_psnr=target_psnr)
+                       target_psnr=settings.target_psnr, warmup_steps=warmup)
 
 
-def _store(params: SirenParams, index: int, role: int, bits: int, scale: float) -> StoredInr:
-    one = params.select(index)
-    tensors = [quantize_tensor(t[0], bits) for t in one.tensors()]
+def _store(params: SirenParams, role: int, bits: int, scale: float) -> StoredInr:
+    tensors = [quantize_tensor(t[0], bits) for t in params.tensors()]
     return StoredInr(role=role, arch=params.arch, bits=bits, scale=float(np.float32(scale)), tensors=tensors)
 
 
@@ -137,58 +149,47 @@ def _to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.tensor(image, device=device, dtype=torch.float32) / 255.0
 
 
-def _fit_group(arch: SirenArch, coords: torch.Tensor, targets: torch.Tensor, fit: FitSettings,
-               seed: int, *, mask: torch.Tensor | None = None, scale: torch.Tensor | None = None,
-               init: SirenParams | None = None) -> SirenParams:
-    if init is None:
-        # Every network starts from the same seeded draw, so results do not depend on batching.
-        one = init_siren(arch, 1, generator=torch.Generator().manual_seed(seed), device=coords.device)
-        init = SirenParams.cat([one] * targets.shape[0])
-    params = init
-    return fit_sirens(params, coords, targets, fit, mask=mask, scale=scale).params
+@dataclass
+class _Job:
+    """One INR to fit: its architecture, sample coordinates and targets, and a warm start."""
+
+    arch: SirenArch
+    coords: torch.Tensor  # [N, 2]
+    target: torch.Tensor  # [N, 3]
+    scale: float  # target units -> pixel units (peak 1)
+    init: SirenParams | None
 
 
-def _fit_frames(frames: Sequence[Frame], arch: SirenArch, fit: FitSettings, device: torch.device,
-                seed: int) -> list[SirenParams]:
-    """Fit one whole-frame INR per frame, batched per frame size."""
-    out: list[SirenParams | None] = [None] * len(frames)
-    by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for i, f in enumerate(frames):
-        by_size[(f.height, f.width)].append(i)
-    for (h, w), members in by_size.items():
-        coords = grid_coords(h, w, device)
-        targets = torch.stack([_to_tensor(frames[i].image, device).reshape(-1, 3) * 2 - 1 for i in members])
-        params = _fit_group(arch, coords, targets, fit, seed)
+def _run_jobs(jobs: list[_Job], cold: FitSettings, warm: FitSettings, seed: int) -> list[tuple[SirenParams, int]]:
+    """Fit all jobs, batching those with one architecture and start kind; (params, steps) each."""
+    out: list[tuple[SirenParams, int] | None] = [None] * len(jobs)
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for i, job in enumerate(jobs):
+        groups[(job.arch.key, job.init is None)].append(i)
+    for (_, is_cold), members in groups.items():
+        first = jobs[members[0]]
+        device = first.target.device
+        if all(jobs[i].coords is first.coords for i in members):
+            coords, mask = first.coords, None  # whole frames of one size share one grid
+            targets = torch.stack([jobs[i].target for i in members])
+        else:
+            n_max = max(jobs[i].target.shape[0] for i in members)
+            coords = torch.zeros(len(members), n_max, 2, device=device)
+            targets = torch.zeros(len(members), n_max, 3, device=device)
+            mask = torch.zeros(len(members), n_max, dtype=torch.bool, device=device)
+            for k, i in enumerate(members):
+                n = jobs[i].target.shape[0]
+                coords[k, :n], targets[k, :n], mask[k, :n] = jobs[i].coords, jobs[i].target, True
+        if is_cold:
+            # Every cold network starts from the same seeded draw: results do not depend on batching.
+            one = init_siren(first.arch, 1, generator=torch.Generator().manual_seed(seed), device=device)
+            init = SirenParams.cat([one] * len(members))
+        else:
+            init = SirenParams.cat([jobs[i].init.to(device) for i in members])  # type: ignore[union-attr]
+        scale = torch.tensor([jobs[i].scale for i in members], device=device)
+        report = fit_sirens(init, coords, targets, cold if is_cold else warm, mask=mask, scale=scale)
         for k, i in enumerate(members):
-            out[i] = params.select(k)
-    return out  # type: ignore[return-value]
-
-
-def _box_coords(box: tuple[int, int, int, int], device: torch.device) -> torch.Tensor:
-    return grid_coords(box[3], box[2], device)
-
-
-def _fit_objects(targets: list[torch.Tensor], boxes: list[tuple[int, int, int, int]], archs: list[SirenArch],
-                 scales: list[float], fit: FitSettings, device: torch.device, seed: int) -> list[SirenParams]:
-    """Fit one object INR per box, batched per architecture (boxes padded to the largest)."""
-    out: list[SirenParams | None] = [None] * len(targets)
-    by_arch: dict[tuple, list[int]] = defaultdict(list)
-    for i, a in enumerate(archs):
-        by_arch[a.key].append(i)
-    for members in by_arch.values():
-        n_max = max(targets[i].shape[0] for i in members)
-        coords = torch.zeros(len(members), n_max, 2, device=device)
-        tgt = torch.zeros(len(members), n_max, 3, device=device)
-        mask = torch.zeros(len(members), n_max, dtype=torch.bool, device=device)
-        for k, i in enumerate(members):
-            n = targets[i].shape[0]
-            coords[k, :n] = _box_coords(boxes[i], device)
-            tgt[k, :n] = targets[i]
-            mask[k, :n] = True
-        scale = torch.tensor([scales[i] for i in members], device=device)
-        params = _fit_group(archs[members[0]], coords, tgt, fit, seed + 1, mask=mask, scale=scale)
-        for k, i in enumerate(members):
-            out[i] = params.select(k)
+            out[i] = (report.params.select(k), report.steps_run[k])
     return out  # type: ignore[return-value]
 
 
@@ -218,58 +219,98 @@ def measure(frame: Frame, payload_bytes: bytes, decoded: np.ndarray, mode: str) 
     return metrics
 
 
-def encode_frames(frames: Sequence[Frame], settings: CodecSettings | None = None, *,
-                  progress: bool = False) -> list[EncodeResult]:
-    """Encode frames (each with one box) to ``.rinr`` payloads, batching INRs of one architecture.
+def _chains(frames: Sequence[Frame], warm: bool) -> list[list[int]]:
+    """Positions to encode together: all at once (cold), or frame t of every sequence (warm)."""
+    if not warm:
+        return [list(range(len(frames)))]
+    chains: dict[str, list[int]] = defaultdict(list)
+    for i, f in enumerate(frames):
+        chains[str(f.meta.get("sequence", ""))].append(i)
+    longest = max(len(c) for c in chains.values())
+    return [[c[t] for c in chains.values() if t < len(c)] for t in range(longest)]
 
-    Returns one :class:`EncodeResult` per frame, in order, with metrics measured on the decoded
-    payload.
+
+def _encode_batch(frames: Sequence[Frame], settings: CodecSettings, preset: Preset, device: torch.device,
+                  state: WarmState | None) -> list[tuple[RinrPayload, dict]]:
+    """Fit, quantize and pack the INRs of some frames (batched); warm-started from ``state``."""
+    mode = settings.mode
+    chain = [str(f.meta.get("sequence", "")) for f in frames]
+    frame_arch = preset.baseline if mode == "bs" else preset.background
+    grids: dict[tuple[int, int], torch.Tensor] = {}
+    jobs = []
+    for f, key in zip(frames, chain, strict=True):
+        grid = grids.setdefault((f.height, f.width), grid_coords(f.height, f.width, device))
+        init = None if state is None else state.background_init(key, f.image, frame_arch)
+        target = _to_tensor(f.image, device).reshape(-1, 3) * 2 - 1
+        jobs.append(_Job(frame_arch, grid, target, 0.5, init))
+    fits = [fit_settings_for(preset, ROLE_FRAME, mode, settings, w) for w in (False, True)]
+    bg = _run_jobs(jobs, *fits, settings.seed)
+    stored_bg = [_store(p, ROLE_FRAME, fits[0].bits, 1.0) for p, _ in bg]
+    steps = [{"steps_background": n, "warm_background": j.init is not None} for (_, n), j in zip(bg, jobs, strict=True)]
+
+    obj: list[tuple[SirenParams, int] | None] = [None] * len(frames)
+    stored_obj: list[StoredInr | None] = [None] * len(frames)
+    if mode in OBJECT_MODES:
+        role = ROLE_OBJECT_DIRECT if mode == "de" else ROLE_OBJECT_RESIDUAL
+        jobs = []
+        for f, key, stored in zip(frames, chain, stored_bg, strict=True):
+            x, y, w, h = f.box
+            crop = _to_tensor(f.image[y : y + h, x : x + w], device).reshape(-1, 3)
+            arch = preset.object_arch(w * h)
+            init = None if state is None else state.object_init(key, arch)
+            coords = grid_coords(h, w, device)
+            if role == ROLE_OBJECT_DIRECT:
+                jobs.append(_Job(arch, coords, crop * 2 - 1, 0.5, init))
+                continue
+            # The residual is taken against the background exactly as the decoder will render it.
+            seen = (evaluate_grid(stored_to_params([stored], device), f.height, f.width)[0] + 1) * 0.5
+            residual = crop - seen[y : y + h, x : x + w].reshape(-1, 3)
+            q = float(np.float32(max(float(residual.abs().max()), 1.0 / 255)))
+            jobs.append(_Job(arch, coords, residual / q, q, init))
+        fits = [fit_settings_for(preset, role, mode, settings, w) for w in (False, True)]
+        obj = _run_jobs(jobs, *fits, settings.seed + 1)  # type: ignore[assignment]
+        stored_obj = [_store(p, role, fits[0].bits, j.scale) for (p, _), j in zip(obj, jobs, strict=True)]
+        for s, (_, n), j in zip(steps, obj, jobs, strict=True):  # type: ignore[misc]
+            s.update(steps_object=n, warm_object=j.init is not None)
+
+    out = []
+    for i, f in enumerate(frames):
+        if state is not None:
+            state.remember(chain[i], f.image, bg[i][0], None if obj[i] is None else obj[i][0])
+        inrs = [stored_bg[i]] if stored_obj[i] is None else [stored_bg[i], stored_obj[i]]
+        out.append((RinrPayload(mode, f.width, f.height, f.box, inrs), steps[i]))
+    return out
+
+
+def encode_frames(frames: Sequence[Frame], settings: CodecSettings | None = None, *,
+                  progress: bool = False, warm_state: WarmState | None = None) -> list[EncodeResult]:
+    """Encode frames (each with one box) to ``.rinr`` payloads.
+
+    INRs of one architecture are fitted together in one batch. With ``settings.warm_start``
+    each frame starts from the previous frame of its sequence (``frame.meta["sequence"]``);
+    sequences advance in lockstep, one batch per position. ``warm_state`` carries the weights
+    across calls (pass the same object every round). Metrics are measured on the decoded bytes.
     """
     settings = settings or CodecSettings()
     preset = settings.resolve()
     device = pick_device(settings.device)
-    mode = settings.mode
     frames = [resize_frame(f, settings.max_side) for f in frames]
     if not frames:
         return []
-    bar = tqdm(total=3, desc=f"encode {len(frames)} frame(s) [{mode}]", disable=not progress, leave=False)
-
-    frame_arch = preset.baseline if mode == "bs" else preset.background
-    fit_bg = _fit_settings(preset, ROLE_FRAME, mode, settings.target_psnr)
-    bg_params = _fit_frames(frames, frame_arch, fit_bg, device, settings.seed)
-    stored_bg = [_store(p, 0, ROLE_FRAME, fit_bg.bits, 1.0) for p in bg_params]
-    bar.update(1)
-
-    stored_obj: list[StoredInr | None] = [None] * len(frames)
-    if mode in OBJECT_MODES:
-        role = ROLE_OBJECT_DIRECT if mode == "de" else ROLE_OBJECT_RESIDUAL
-        targets, scales = [], []
-        for f, bg in zip(frames, stored_bg, strict=True):
-            x, y, w, h = f.box
-            crop = _to_tensor(f.image[y : y + h, x : x + w], device).reshape(-1, 3)
-            if role == ROLE_OBJECT_DIRECT:
-                targets.append(crop * 2 - 1)
-                scales.append(0.5)
-                continue
-            bg_img = (evaluate_grid(stored_to_params([bg], device), f.height, f.width)[0] + 1) * 0.5
-            residual = crop - bg_img[y : y + h, x : x + w].reshape(-1, 3)
-            q = max(float(residual.abs().max()), 1.0 / 255)
-            targets.append(residual / q)
-            scales.append(q)
-        archs = [preset.object_arch(f.box[2] * f.box[3]) for f in frames]
-        fit_obj = _fit_settings(preset, role, mode, settings.target_psnr)
-        obj_params = _fit_objects(targets, [f.box for f in frames], archs, scales, fit_obj, device, settings.seed)
-        stored_obj = [_store(p, 0, role, fit_obj.bits, s) for p, s in zip(obj_params, scales, strict=True)]
-    bar.update(1)
-
-    payloads = []
-    for f, bg, obj in zip(frames, stored_bg, stored_obj, strict=True):
-        inrs = [bg] if obj is None else [bg, obj]
-        payloads.append(pack(RinrPayload(mode, f.width, f.height, f.box, inrs)))
-    decoded = [to_uint8(img) for img in render_payloads([unpack(p) for p in payloads], device)]
-    bar.update(1)
-    bar.close()
-    return [EncodeResult(p, f, measure(f, p, d, mode)) for p, f, d in zip(payloads, frames, decoded, strict=True)]
+    state = (warm_state if warm_state is not None else WarmState()) if settings.warm_start else None
+    packed: list[tuple[RinrPayload, dict] | None] = [None] * len(frames)
+    positions = _chains(frames, settings.warm_start)
+    for batch in tqdm(positions, desc=f"encode {len(frames)} frame(s) [{settings.mode}]",
+                      disable=not progress, leave=False):
+        for i, item in zip(batch, _encode_batch([frames[i] for i in batch], settings, preset, device, state),
+                           strict=True):
+            packed[i] = item
+    payloads = [pack(p) for p, _ in packed]  # type: ignore[misc]
+    decoded = [to_uint8(img) for img in render_payloads([p for p, _ in packed], device)]  # type: ignore[misc]
+    return [
+        EncodeResult(b, f, {**measure(f, b, d, settings.mode), **extra})
+        for b, f, d, (_, extra) in zip(payloads, frames, decoded, packed, strict=True)  # type: ignore[misc]
+    ]
 
 
 def encode_frame(frame: Frame, settings: CodecSettings | None = None) -> EncodeResult:

@@ -18,6 +18,9 @@ from rinr_core.container import ROLE_FRAME, ROLE_OBJECT_DIRECT, RinrPayload, Sto
 from rinr_core.siren import SirenParams, grid_coords, siren_forward
 
 DEFAULT_MEMORY_MB = 256
+# On a CPU the batched matmuls are compute-bound: small chunks keep a group's activations in
+# cache (large ones ran 2x slower than a loop); on a GPU large batches amortize kernel launches.
+CPU_MEMORY_MB = 4
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -35,64 +38,80 @@ def stored_to_params(inrs: Sequence[StoredInr], device: torch.device | str = "cp
     return SirenParams(arch, [(stacked[i], stacked[i + 1]) for i in range(0, len(stacked), 2)])
 
 
-def _rows_per_call(params_width: int, batch: int, pixels: int, memory_mb: float) -> int:
-    """Pixels per batched forward so the activations stay within ``memory_mb``."""
-    per_pixel = batch * max(params_width, 3) * 4 * 3  # float32 activations, a few live copies
-    return max(1024, min(pixels, int(memory_mb * 2**20 / per_pixel)))
+def _rows_per_call(width: int, batch: int, pixels: int, memory_mb: float) -> int:
+    """Samples per batched forward so the activations stay within ``memory_mb``."""
+    per_sample = batch * max(width, 3) * 4 * 3  # float32 activations, a few live copies
+    return max(1024, min(pixels, int(memory_mb * 2**20 / per_sample)))
+
+
+def evaluate_coords(params: SirenParams, coords: torch.Tensor, *, memory_mb: float = DEFAULT_MEMORY_MB) -> torch.Tensor:
+    """Evaluate ``B`` networks on ``coords`` (``[N, 2]`` shared or ``[B, N, 2]``), chunked over ``N``."""
+    n = coords.shape[-2]
+    rows = _rows_per_call(params.arch.width, params.batch, n, memory_mb)
+    with torch.no_grad():
+        return torch.cat([siren_forward(params, coords[..., i : i + rows, :]) for i in range(0, n, rows)], dim=1)
 
 
 def evaluate_grid(params: SirenParams, height: int, width: int, *, memory_mb: float = DEFAULT_MEMORY_MB) -> torch.Tensor:
     """Evaluate ``B`` networks on the pixel grid of an ``height x width`` image: ``[B, H, W, out]``."""
-    coords = grid_coords(height, width, params.device)
-    rows = _rows_per_call(params.arch.width, params.batch, coords.shape[0], memory_mb)
-    with torch.no_grad():
-        out = torch.cat([siren_forward(params, coords[i : i + rows]) for i in range(0, coords.shape[0], rows)], dim=1)
+    out = evaluate_coords(params, grid_coords(height, width, params.device), memory_mb=memory_mb)
     return out.reshape(params.batch, height, width, -1)
 
 
-def _batches(indices: list[int], pixels: int, width: int, memory_mb: float) -> list[list[int]]:
-    """Split a group into balanced batches whose whole-grid output fits the budget."""
-    per_item_mb = pixels * max(width, 3) * 4 / 2**20
+def _batches(count: int, samples: int, width: int, memory_mb: float) -> list[range]:
+    """Split ``count`` networks into balanced batches whose outputs fit the memory budget."""
+    per_item_mb = samples * max(width, 3) * 4 / 2**20
     size = max(1, int(memory_mb // max(per_item_mb, 1e-9)))
-    n = -(-len(indices) // size)
-    per = -(-len(indices) // n)
-    return [indices[i : i + per] for i in range(0, len(indices), per)]
+    n = -(-count // size)
+    per = -(-count // n)
+    return [range(i, min(i + per, count)) for i in range(0, count, per)]
 
 
 def render_payloads(payloads: Sequence[RinrPayload], device: str | torch.device | None = None, *,
                     memory_mb: float = DEFAULT_MEMORY_MB) -> list[torch.Tensor]:
-    """Float reconstructions ``[H, W, 3]`` in ``[0, 1]`` (unclamped) of parsed payloads, grouped."""
+    """Float reconstructions ``[H, W, 3]`` in ``[0, 1]`` (unclamped) of parsed payloads.
+
+    Whole-frame INRs are grouped by architecture and frame size (one shared pixel grid);
+    object INRs by architecture alone, boxes of different sizes padded into one batch.
+    """
     dev = pick_device(device)
     images: list[torch.Tensor | None] = [None] * len(payloads)
 
-    frame_groups: dict[tuple, list[int]] = defaultdict(list)
-    for i, p in enumerate(payloads):
-        frame_inr = next(inr for inr in p.inrs if inr.role == ROLE_FRAME)
-        frame_groups[(frame_inr.arch.key, p.height, p.width)].append(i)
-    for (_, h, w), members in frame_groups.items():
-        arch_width = payloads[members[0]].inrs[0].arch.width
-        for batch in _batches(members, h * w, arch_width, memory_mb):
-            stored = [next(inr for inr in payloads[i].inrs if inr.role == ROLE_FRAME) for i in batch]
-            out = evaluate_grid(stored_to_params(stored, dev), h, w, memory_mb=memory_mb)
-            for k, i in enumerate(batch):
-                images[i] = (out[k] + 1) * 0.5
-
+    frame_groups: dict[tuple, list[tuple[int, StoredInr]]] = defaultdict(list)
     object_groups: dict[tuple, list[tuple[int, StoredInr]]] = defaultdict(list)
     for i, p in enumerate(payloads):
         for inr in p.inrs:
-            if inr.role != ROLE_FRAME:
-                object_groups[(inr.arch.key, p.box[2], p.box[3])].append((i, inr))
-    for (_, bw, bh), members in object_groups.items():
-        for batch in _batches(list(range(len(members))), bw * bh, members[0][1].arch.width, memory_mb):
+            if inr.role == ROLE_FRAME:
+                frame_groups[(inr.arch.key, p.height, p.width)].append((i, inr))
+            else:
+                object_groups[inr.arch.key].append((i, inr))
+
+    for (_, h, w), members in frame_groups.items():
+        for batch in _batches(len(members), h * w, members[0][1].arch.width, memory_mb):
             chosen = [members[k] for k in batch]
-            out = evaluate_grid(stored_to_params([inr for _, inr in chosen], dev), bh, bw, memory_mb=memory_mb)
+            out = evaluate_grid(stored_to_params([inr for _, inr in chosen], dev), h, w, memory_mb=memory_mb)
+            for k, (i, _) in enumerate(chosen):
+                images[i] = (out[k] + 1) * 0.5
+
+    for members in object_groups.values():
+        sizes = [payloads[i].box[2] * payloads[i].box[3] for i, _ in members]
+        order = sorted(range(len(members)), key=lambda k: sizes[k])  # similar sizes pad least
+        for batch in _batches(len(order), max(sizes), members[0][1].arch.width, memory_mb):
+            chosen = [members[order[k]] for k in batch]
+            n_max = max(payloads[i].box[2] * payloads[i].box[3] for i, _ in chosen)
+            coords = torch.zeros(len(chosen), n_max, 2, device=dev)
+            for k, (i, _) in enumerate(chosen):
+                _, _, bw, bh = payloads[i].box
+                coords[k, : bw * bh] = grid_coords(bh, bw, dev)
+            out = evaluate_coords(stored_to_params([inr for _, inr in chosen], dev), coords, memory_mb=memory_mb)
             for k, (i, inr) in enumerate(chosen):
-                x, y, _, _ = payloads[i].box
+                x, y, bw, bh = payloads[i].box
+                values = out[k, : bw * bh].reshape(bh, bw, -1)
                 region = images[i][y : y + bh, x : x + bw]
                 if inr.role == ROLE_OBJECT_DIRECT:
-                    region.copy_((out[k] + 1) * 0.5)
+                    region.copy_((values + 1) * 0.5)
                 else:
-                    region.add_(out[k] * inr.scale)
+                    region.add_(values * inr.scale)
     return images  # type: ignore[return-value]
 
 
@@ -102,14 +121,17 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
 
 
 def decode_many(payloads: Sequence[bytes], device: str | torch.device | None = None, *,
-                memory_mb: float = DEFAULT_MEMORY_MB) -> list[np.ndarray]:
+                memory_mb: float | None = None) -> list[np.ndarray]:
     """Decode many ``.rinr`` payloads with INR grouping; ``uint8`` HxWx3 images in input order.
 
     Raises the payload's :class:`~rinr_core.errors.PayloadError` for the first broken one; use
     :func:`unpack` first to skip broken payloads individually.
     """
     parsed = [unpack(p) for p in payloads]
-    return [to_uint8(img) for img in render_payloads(parsed, device, memory_mb=memory_mb)]
+    dev = pick_device(device)
+    if memory_mb is None:
+        memory_mb = CPU_MEMORY_MB if dev.type == "cpu" else DEFAULT_MEMORY_MB
+    return [to_uint8(img) for img in render_payloads(parsed, dev, memory_mb=memory_mb)]
 
 
 def decode(payload: bytes, device: str | torch.device | None = None) -> np.ndarray:

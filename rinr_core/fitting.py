@@ -13,6 +13,7 @@ rounding the stored weights will really get.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -39,7 +40,11 @@ class FitSettings:
     bits
         Bit width the weights will be stored at (enables QAT when ``qat_steps > 0``).
     target_psnr
-        Stop a network once its PSNR (pixel domain, peak 1) reaches this many dB.
+        Stop a network once its PSNR (pixel domain, peak 1) reaches this many dB (one value for
+        all networks, or one per network).
+    warmup_steps
+        Ramp the learning rate up linearly over this many first steps (gentle restarts from
+        warm-started weights: Adam's first steps are ~lr per weight whatever the gradient).
     """
 
     steps: int
@@ -47,8 +52,9 @@ class FitSettings:
     schedule: str = "cosine"
     qat_steps: int = 0
     qat_lr_scale: float = 0.1
+    warmup_steps: int = 0
     bits: int | None = None
-    target_psnr: float | None = None
+    target_psnr: float | Sequence[float] | None = None
     check_every: int = 25
 
     def __post_init__(self) -> None:
@@ -74,10 +80,11 @@ class FitReport:
     # when QAT ran, else of the float weights)
 
 
-def _lr_factor(schedule: str, step: int, total: int) -> float:
+def _lr_factor(schedule: str, step: int, total: int, warmup: int = 0) -> float:
+    ramp = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
     if schedule == "constant" or total <= 1:
-        return 1.0
-    return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * step / total))
+        return ramp
+    return ramp * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * step / total)))
 
 
 def _masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -129,6 +136,9 @@ def fit_sirens(
     steps_run = [settings.steps] * batch
     done = torch.zeros(batch, dtype=torch.bool, device=device)
     frozen: list[torch.Tensor] | None = None
+    target = None
+    if settings.target_psnr is not None:
+        target = torch.as_tensor(settings.target_psnr, dtype=torch.float32, device=device).expand(batch)
 
     def freeze(newly: torch.Tensor, step: int) -> None:
         nonlocal frozen
@@ -142,11 +152,10 @@ def fit_sirens(
 
     for step in range(settings.steps):
         for group in optimizer.param_groups:
-            group["lr"] = settings.lr * _lr_factor(settings.schedule, step, settings.steps)
+            group["lr"] = settings.lr * _lr_factor(settings.schedule, step, settings.steps, settings.warmup_steps)
         mse = _masked_mse(siren_forward(work, coords), targets, mask)
-        check = settings.target_psnr is not None and (step % settings.check_every == 0)
-        if check:
-            reached = (_psnr_db(mse.detach(), scale) >= settings.target_psnr) & ~done
+        if target is not None and step % settings.check_every == 0:
+            reached = (_psnr_db(mse.detach(), scale) >= target) & ~done
             if reached.any():
                 freeze(reached, step)
             if bool(done.all()):

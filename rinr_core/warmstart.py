@@ -1,0 +1,92 @@
+"""Warm start: begin each frame's INRs from the previous frame's weights of its sequence.
+
+Consecutive frames of a video are similar, so the previous frame's fitted network is a far
+better starting point than a random draw. Two refinements make the restart pay off:
+
+* **global-motion compensation**: the translation between the two frames is estimated by phase
+  correlation, and folded into the first SIREN layer (``sin(w0 (W (x - d) + b))`` is the
+  previous network shifted by ``d``: only the bias changes, ``b' = b - W d``), so a panning
+  camera does not throw the start away;
+* **a gentle restart schedule** (lower peak learning rate, a short linear warm-up, cosine decay):
+  Adam's first steps move every weight by about the learning rate whatever the gradient, which
+  would knock a converged network far off its optimum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from rinr_core.siren import SirenArch, SirenParams
+
+
+def estimate_shift(previous: np.ndarray, current: np.ndarray) -> tuple[int, int]:
+    """Integer translation ``(dx, dy)`` in pixels with ``current(p) ~= previous(p - d)``.
+
+    Phase correlation of the Hann-windowed luminance; ``(0, 0)`` for unequal shapes.
+    """
+    if previous.shape != current.shape:
+        return (0, 0)
+    a = previous.astype(np.float64).mean(axis=2)
+    b = current.astype(np.float64).mean(axis=2)
+    window = np.outer(np.hanning(a.shape[0]), np.hanning(a.shape[1]))
+    fa = np.fft.fft2((a - a.mean()) * window)
+    fb = np.fft.fft2((b - b.mean()) * window)
+    cross = fb * np.conj(fa)
+    corr = np.fft.ifft2(cross / (np.abs(cross) + 1e-9)).real
+    dy, dx = np.unravel_index(int(np.argmax(corr)), corr.shape)
+    h, w = corr.shape
+    dy = dy - h if dy > h // 2 else dy
+    dx = dx - w if dx > w // 2 else dx
+    return (int(dx), int(dy))
+
+
+def shift_network(params: SirenParams, dx_pixels: float, dy_pixels: float, width: int, height: int) -> SirenParams:
+    """The network that renders ``params``' image moved by ``(dx, dy)`` pixels (first-layer bias)."""
+    out = params.detach()
+    w_first, b_first = out.layers[0]
+    d = torch.tensor([2.0 * dx_pixels / width, 2.0 * dy_pixels / height], dtype=w_first.dtype,
+                     device=w_first.device)
+    b_first -= w_first @ d
+    return out
+
+
+@dataclass
+class _ChainMemory:
+    image: np.ndarray
+    background: SirenParams
+    objects: dict[tuple, SirenParams] = field(default_factory=dict)
+
+
+@dataclass
+class WarmState:
+    """Weights carried between frames of each sequence, across calls (e.g. fog rounds).
+
+    Frames are chained by ``frame.meta["sequence"]`` (one chain when absent).
+    """
+
+    chains: dict[str, _ChainMemory] = field(default_factory=dict)
+
+    def background_init(self, chain: str, image: np.ndarray, arch: SirenArch) -> SirenParams | None:
+        """Motion-compensated weights of the chain's previous background, or None (cold)."""
+        memory = self.chains.get(chain)
+        if memory is None or memory.background.arch.key != arch.key or memory.image.shape != image.shape:
+            return None
+        dx, dy = estimate_shift(memory.image, image)
+        return shift_network(memory.background, dx, dy, image.shape[1], image.shape[0])
+
+    def object_init(self, chain: str, arch: SirenArch) -> SirenParams | None:
+        """The chain's previous object INR of the same architecture, or None (cold)."""
+        memory = self.chains.get(chain)
+        found = None if memory is None else memory.objects.get(arch.key)
+        return None if found is None else found.detach()
+
+    def remember(self, chain: str, image: np.ndarray, background: SirenParams,
+                 obj: SirenParams | None) -> None:
+        memory = self.chains.get(chain)
+        objects = {} if memory is None else memory.objects
+        if obj is not None:
+            objects[obj.arch.key] = obj.detach()
+        self.chains[chain] = _ChainMemory(image, background.detach(), objects)
