@@ -132,7 +132,7 @@ def fit_sirens(
         t.requires_grad_(True)
     batch = work.batch
     scale = torch.ones(batch, device=device) if scale is None else scale.to(device).float()
-    optimizer = torch.optim.Adam(tensors, lr=settings.lr)
+    optimizer = torch.optim.Adam(tensors, lr=settings.lr, foreach=True)
     steps_run = [settings.steps] * batch
     done = torch.zeros(batch, dtype=torch.bool, device=device)
     frozen: list[torch.Tensor] | None = None
@@ -170,7 +170,7 @@ def fit_sirens(
 
     if settings.qat_steps:
         bits = settings.bits
-        qat_opt = torch.optim.Adam(tensors, lr=settings.lr * settings.qat_lr_scale)
+        qat_opt = torch.optim.Adam(tensors, lr=settings.lr * settings.qat_lr_scale, foreach=True)
         for step in range(settings.qat_steps):
             for group in qat_opt.param_groups:
                 group["lr"] = settings.lr * settings.qat_lr_scale * _lr_factor("cosine", step, settings.qat_steps)

@@ -22,13 +22,27 @@ import torch
 from rinr_core.siren import SirenArch, SirenParams
 
 
-def estimate_shift(previous: np.ndarray, current: np.ndarray) -> tuple[int, int]:
-    """Integer translation ``(dx, dy)`` in pixels with ``current(p) ~= previous(p - d)``.
+def _subpixel(corr: np.ndarray, iy: int, ix: int) -> tuple[float, float]:
+    """Parabolic refinement of a correlation peak along each axis."""
+    h, w = corr.shape
 
-    Phase correlation of the Hann-windowed luminance; ``(0, 0)`` for unequal shapes.
+    def vertex(m: float, c: float, p: float) -> float:
+        denom = m - 2 * c + p
+        return 0.0 if abs(denom) < 1e-12 else float(np.clip(0.5 * (m - p) / denom, -0.5, 0.5))
+
+    fy = vertex(corr[(iy - 1) % h, ix], corr[iy, ix], corr[(iy + 1) % h, ix])
+    fx = vertex(corr[iy, (ix - 1) % w], corr[iy, ix], corr[iy, (ix + 1) % w])
+    return fy, fx
+
+
+def estimate_shift(previous: np.ndarray, current: np.ndarray) -> tuple[float, float]:
+    """Translation ``(dx, dy)`` in pixels (sub-pixel) with ``current(p) ~= previous(p - d)``.
+
+    Phase correlation of the Hann-windowed luminance, refined by a parabola around the peak;
+    ``(0, 0)`` for unequal shapes.
     """
     if previous.shape != current.shape:
-        return (0, 0)
+        return (0.0, 0.0)
     a = previous.astype(np.float64).mean(axis=2)
     b = current.astype(np.float64).mean(axis=2)
     window = np.outer(np.hanning(a.shape[0]), np.hanning(a.shape[1]))
@@ -36,11 +50,12 @@ def estimate_shift(previous: np.ndarray, current: np.ndarray) -> tuple[int, int]
     fb = np.fft.fft2((b - b.mean()) * window)
     cross = fb * np.conj(fa)
     corr = np.fft.ifft2(cross / (np.abs(cross) + 1e-9)).real
-    dy, dx = np.unravel_index(int(np.argmax(corr)), corr.shape)
+    iy, ix = np.unravel_index(int(np.argmax(corr)), corr.shape)
+    fy, fx = _subpixel(corr, int(iy), int(ix))
     h, w = corr.shape
-    dy = dy - h if dy > h // 2 else dy
-    dx = dx - w if dx > w // 2 else dx
-    return (int(dx), int(dy))
+    dy = iy - h if iy > h // 2 else iy
+    dx = ix - w if ix > w // 2 else ix
+    return (float(dx + fx), float(dy + fy))
 
 
 def shift_network(params: SirenParams, dx_pixels: float, dy_pixels: float, width: int, height: int) -> SirenParams:
