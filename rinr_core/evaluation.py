@@ -110,18 +110,22 @@ def format_table(summary: Sequence[dict], title: str = "") -> str:
 
 
 def _panel(image: np.ndarray, box: tuple[int, int, int, int], label: str, zoom_height: int) -> Image.Image:
-    """One column: the frame with its box outlined, the zoomed object below, a label on top."""
-    h, w = image.shape[:2]
-    x, y, bw, bh = box
+    """One column: the frame with its box outlined, the zoomed object below, a label on top.
+
+    Small frames are enlarged (nearest neighbour) so the picture stays readable.
+    """
+    factor = max(1, -(-240 // image.shape[1]))
+    h, w = image.shape[0] * factor, image.shape[1] * factor
+    x, y, bw, bh = (v * factor for v in box)
+    big = Image.fromarray(image).resize((w, h), Image.NEAREST)
     zoom_w = max(1, round(bw * zoom_height / bh))
-    zoom = Image.fromarray(image[y : y + bh, x : x + bw]).resize((min(zoom_w, w), zoom_height), Image.NEAREST)
-    label_h = 14
+    zoom = big.crop((x, y, x + bw, y + bh)).resize((min(zoom_w, w), zoom_height), Image.NEAREST)
+    label_h = 26
     panel = Image.new("RGB", (w, label_h + h + zoom_height + 4), "white")
-    frame = Image.fromarray(image)
-    ImageDraw.Draw(frame).rectangle([x - 1, y - 1, x + bw, y + bh], outline=(255, 40, 40))
-    panel.paste(frame, (0, label_h))
+    ImageDraw.Draw(big).rectangle([x - 1, y - 1, x + bw, y + bh], outline=(255, 40, 40))
+    panel.paste(big, (0, label_h))
     panel.paste(zoom, ((w - zoom.width) // 2, label_h + h + 4))
-    ImageDraw.Draw(panel).text((2, 1), label, fill="black", font=ImageFont.load_default())
+    ImageDraw.Draw(panel).multiline_text((2, 1), label, fill="black", font=ImageFont.load_default(), spacing=1)
     return panel
 
 
@@ -130,12 +134,12 @@ def comparison_picture(ev: Evaluation, path: Path, index: int = 0,
     """Save ``original | JPEG | BS | QRE`` (those that were run) with the object zoomed."""
     frame = ev.frames[index]
     rows = {r["mode"]: r for r in ev.rows if r["frame"] == frame.name}
-    zoom_h = max(48, frame.height // 2)
-    panels = [_panel(frame.image, frame.box, "original", zoom_h)]
+    zoom_h = max(96, frame.height // 2)
+    panels = [_panel(frame.image, frame.box, f"original\n{frame.width}x{frame.height}", zoom_h)]
     for mode in columns:
         if mode in ev.decoded:
             r = rows[mode]
-            label = f"{mode} {r['bytes']}B obj {r['psnr_object']:.1f}dB"
+            label = f"{mode}: {r['bytes']} bytes\nobject {r['psnr_object']:.1f} dB, bg {r['psnr_background']:.1f} dB"
             panels.append(_panel(ev.decoded[mode][index], frame.box, label, zoom_h))
     canvas = Image.new("RGB", (sum(p.width for p in panels) + 4 * (len(panels) - 1), panels[0].height), "white")
     x = 0
