@@ -1,0 +1,80 @@
+"""The edge ClientApp: Flower handlers that turn fog messages into :class:`~edge.node.EdgeNode` calls.
+
+Handlers (message type -> handler):
+
+- ``query.collect``: upload the node's new frames (JPEG + box + class).
+- ``query.broadcast``: store the delivered INRs (or relayed JPEGs) that are intact.
+- ``train``: decode everything held, fine-tune YOLOv8, evaluate on held-out original JPEGs;
+  return metrics (and weights when the fog asks for them: FedAvg).
+- ``evaluate``: evaluate the fog's global weights on the held-out original JPEGs.
+
+Every reply carries the node's report (``"node"``: its key and the frames it holds), which is
+how the fog knows what to send it next. An exception in a handler becomes an error reply
+that the fog logs and skips; the node's state on disk is unchanged by a failed step.
+"""
+
+from __future__ import annotations
+
+from flwr.app import Context, Message, RecordDict
+from flwr.clientapp import ClientApp
+
+from edge.node import EdgeNode
+from edge.records import (
+    content_to_deliveries,
+    metrics_to_record,
+    read_ack,
+    read_round,
+    record_to_weights,
+    uploads_to_content,
+    weights_to_record,
+)
+
+app = ClientApp()
+
+
+def _round(msg: Message) -> int:
+    return int(read_round(msg.content)["round"])
+
+
+@app.query("collect")
+def collect(msg: Message, context: Context) -> Message:
+    """Reply with the node's frames that the fog does not have yet."""
+    node = EdgeNode.from_context(context)
+    server_round = _round(msg)
+    uploads = node.collect(server_round, read_ack(msg.content))
+    return Message(uploads_to_content(uploads, node.report(server_round)), reply_to=msg)
+
+
+@app.query("broadcast")
+def broadcast(msg: Message, context: Context) -> Message:
+    """Store the delivered frames; reply with what was stored and what is held."""
+    node = EdgeNode.from_context(context)
+    server_round = _round(msg)
+    report = node.receive(server_round, content_to_deliveries(msg.content), read_ack(msg.content))
+    return Message(RecordDict({"node": report.to_record()}), reply_to=msg)
+
+
+@app.train()
+def train(msg: Message, context: Context) -> Message:
+    """Fine-tune on own + received frames; reply with metrics (and weights when asked)."""
+    node = EdgeNode.from_context(context)
+    server_round = _round(msg)
+    records = msg.content.array_records
+    init = record_to_weights(records["weights"]) if "weights" in records else None
+    metrics, weights = node.train(server_round, init)
+    content = RecordDict({"metrics": metrics_to_record(metrics),
+                          "node": node.report(server_round).to_record()})
+    if weights is not None and bool(read_round(msg.content).get("return-weights", False)):
+        content["weights"] = weights_to_record(weights)
+    return Message(content, reply_to=msg)
+
+
+@app.evaluate()
+def evaluate(msg: Message, context: Context) -> Message:
+    """Evaluate the fog's weights on the node's held-out original JPEGs."""
+    node = EdgeNode.from_context(context)
+    server_round = _round(msg)
+    metrics = node.evaluate(server_round, record_to_weights(msg.content.array_records["weights"]))
+    content = RecordDict({"metrics": metrics_to_record(metrics),
+                          "node": node.report(server_round).to_record()})
+    return Message(content, reply_to=msg)

@@ -1,0 +1,260 @@
+"""The runtime's settings: every ``run_config`` key, its default and its meaning, in one place.
+
+Both apps read the same ``run_config`` (``[tool.flwr.app.config]`` in ``pyproject.toml``,
+overridden with ``flwr run . --run-config "key=value ..."``). :data:`KEYS` is the single list
+of keys; ``pyproject.toml`` repeats the defaults (a test keeps the two equal) and the README's
+configuration table is :func:`config_table_markdown`. Under ``flwr.simulation.run_simulation``
+the ``run_config`` is empty, so every key is read with its default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rinr_core.errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from edge.yolo import TrainSettings
+
+CODEC_MODES = {"jpeg": None, "rapid-inr": "bs", "residual-inr": "qre"}
+"""Run codec name -> ``rinr_core`` codec mode (``None``: relay the original JPEG bytes)."""
+AGGREGATIONS = ("independent", "fedavg")
+PLACEMENTS = ("edge", "fog")
+
+
+@dataclass(frozen=True)
+class Key:
+    """One ``run_config`` key: its name, default value and a one-line meaning."""
+
+    name: str
+    default: bool | int | float | str
+    help: str
+
+
+KEYS: tuple[Key, ...] = (
+    # rounds and nodes
+    Key("num-server-rounds", 2, "Rounds of collect -> encode -> broadcast -> train/evaluate."),
+    Key("min-nodes", 2, "Wait for at least this many edge nodes before round 1."),
+    Key("node-wait-s", 60.0, "Longest wait for `min-nodes` (s); then go on with the nodes present."),
+    Key("round-timeout-s", 1800.0,
+        "Longest wait for the replies of one phase (s); missing replies are logged and skipped."),
+    # codec
+    Key("codec", "residual-inr",
+        "What the fog broadcasts: `residual-inr` (QRE), `rapid-inr` (BS) or `jpeg` (relay)."),
+    Key("preset", "fast", "Encoder preset of `rinr_core.presets` (`fast` or `paper`)."),
+    Key("inr-steps", 300, "Fitting steps per INR (0: the preset's)."),
+    Key("inr-lr", 0.0, "Fitting learning rate (0: the preset's)."),
+    Key("background-bits", 0, "Bits per background weight in `residual-inr` (0: the preset's, 8)."),
+    Key("object-bits", 0, "Bits per object weight in `residual-inr` (0: the preset's, 16)."),
+    Key("encode-batch", 32, "Most frames the fog fits in one batched encode call."),
+    # training
+    Key("train", True, "Train YOLOv8 each round; `false` moves and measures data only."),
+    Key("placement", "edge",
+        "Where YOLOv8 trains: `edge` (INRs are broadcast) or `fog` (weights are broadcast)."),
+    Key("aggregation", "independent",
+        "Edge models: `independent` local models or `fedavg` of YOLO weights."),
+    Key("model", "yolov8n.yaml", "Model YAML (trained from scratch) or path of a local .pt file."),
+    Key("epochs", 1, "YOLOv8 epochs per round."),
+    Key("imgsz", 128, "YOLOv8 input size (pixels)."),
+    Key("batch", 16, "YOLOv8 batch size."),
+    Key("lr0", 0.0, "YOLOv8 initial learning rate with AdamW (0: Ultralytics' automatic choice)."),
+    Key("class-names", "object",
+        "Comma-separated classes; with one name, every object is that class (single-class)."),
+    # data
+    Key("data", "",
+        "Edge data: empty for generated scenes; else OTB/YOLO folders (comma-separated, or a "
+        "folder of them); node p takes folder p mod n, nodes sharing one interleave its frames."),
+    Key("frames-per-node", 12, "Frames each node has (its own, including held-out ones)."),
+    Key("frames-per-round", 0, "New frames a node captures per round (0: all in round 1)."),
+    Key("val-every", 5,
+        "Every k-th own frame is held out as validation (original JPEG), never uploaded."),
+    Key("frame-width", 160, "Width of generated frames (pixels)."),
+    Key("frame-height", 96, "Height of generated frames (pixels)."),
+    Key("max-side", 160, "Real frames are shrunk to this longer side (0: keep their size)."),
+    Key("jpeg-quality", 90, "JPEG quality of the generated camera frames."),
+    Key("seed", 0, "Seed of generated scenes, INR fitting and YOLOv8 training."),
+    # paths and device
+    Key("run-dir", "", "Run report folder (empty: runs/<UTC time>)."),
+    Key("cache-dir", "runs/encode-cache", "Fog encode cache, shared across runs (empty: off)."),
+    Key("edge-dir", "runs/edge", "Edge state: <edge-dir>/run-<run id>/node-<partition id>/."),
+    Key("device", "", "Torch device for encoding, decoding and training (empty: cuda if present)."),
+)
+
+DEFAULTS: dict[str, bool | int | float | str] = {k.name: k.default for k in KEYS}
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """The parsed ``run_config`` (see :data:`KEYS` for meanings); build with :meth:`from_run_config`."""
+
+    num_server_rounds: int
+    min_nodes: int
+    node_wait_s: float
+    round_timeout_s: float
+    codec: str
+    preset: str
+    inr_steps: int
+    inr_lr: float
+    background_bits: int
+    object_bits: int
+    encode_batch: int
+    train: bool
+    placement: str
+    aggregation: str
+    model: str
+    epochs: int
+    imgsz: int
+    batch: int
+    lr0: float
+    class_names: tuple[str, ...]
+    data: str
+    frames_per_node: int
+    frames_per_round: int
+    val_every: int
+    frame_width: int
+    frame_height: int
+    max_side: int
+    jpeg_quality: int
+    seed: int
+    run_dir: str
+    cache_dir: str
+    edge_dir: str
+    device: str
+
+    @classmethod
+    def from_run_config(cls, run_config: Mapping[str, object] | None = None) -> RuntimeConfig:
+        """Parse ``run_config``; missing keys take :data:`DEFAULTS`, unknown keys are refused.
+
+        Raises
+        ------
+        ConfigError
+            A key is unknown, a value has the wrong type, or a value is out of range.
+        """
+        given = dict(run_config or {})
+        unknown = sorted(set(given) - set(DEFAULTS))
+        if unknown:
+            raise ConfigError(
+                f"unknown run_config keys {unknown}; the known keys are listed in "
+                "[tool.flwr.app.config] of pyproject.toml"
+            )
+        values = {k.name: _coerce(k, given.get(k.name, k.default)) for k in KEYS}
+        names = tuple(n.strip() for n in str(values.pop("class-names")).split(",") if n.strip())
+        config = cls(class_names=names, **{n.replace("-", "_"): v for n, v in values.items()})
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming every out-of-range value."""
+        checks = {
+            "num-server-rounds": self.num_server_rounds >= 1,
+            "min-nodes": self.min_nodes >= 1,
+            "node-wait-s": self.node_wait_s >= 0,
+            "round-timeout-s": self.round_timeout_s > 0,
+            "codec": self.codec in CODEC_MODES,
+            "inr-steps": self.inr_steps >= 0,
+            "inr-lr": self.inr_lr >= 0,
+            "background-bits": 0 <= self.background_bits <= 16,
+            "object-bits": 0 <= self.object_bits <= 16,
+            "encode-batch": self.encode_batch >= 1,
+            "placement": self.placement in PLACEMENTS,
+            "aggregation": self.aggregation in AGGREGATIONS,
+            "epochs": self.epochs >= 1,
+            "imgsz": self.imgsz >= 32,
+            "batch": self.batch >= 1,
+            "lr0": self.lr0 >= 0,
+            "class-names": len(self.class_names) >= 1
+            and len(set(self.class_names)) == len(self.class_names),
+            "frames-per-node": self.frames_per_node >= 1,
+            "frames-per-round": self.frames_per_round >= 0,
+            "val-every": self.val_every >= 2,
+            "frame-width": self.frame_width >= 16,
+            "frame-height": self.frame_height >= 16,
+            "max-side": self.max_side == 0 or self.max_side >= 16,
+            "jpeg-quality": 1 <= self.jpeg_quality <= 100,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            shown = ", ".join(f"{n}={getattr(self, n.replace('-', '_'))!r}" for n in bad)
+            raise ConfigError(
+                f"invalid run_config values: {shown}; see the configuration table in the "
+                "README (codec: jpeg|rapid-inr|residual-inr, placement: edge|fog, "
+                "aggregation: independent|fedavg, val-every >= 2, sizes >= 16 px)"
+            )
+
+    @property
+    def codec_mode(self) -> str | None:
+        """The ``rinr_core`` codec mode of :attr:`codec` (``None`` for the JPEG relay)."""
+        return CODEC_MODES[self.codec]
+
+    @property
+    def torch_device(self) -> str | None:
+        """The configured device, or ``None`` to let each library pick cuda when present."""
+        return self.device or None
+
+    @property
+    def yolo_device(self) -> str | None:
+        """The device in Ultralytics' spelling (``"0"`` for ``"cuda"``), or ``None`` (auto)."""
+        if not self.device:
+            return None
+        if self.device == "cuda":
+            return "0"
+        return self.device.removeprefix("cuda:")
+
+
+def yolo_settings(config: RuntimeConfig) -> TrainSettings:
+    """The run's YOLOv8 settings (``edge.yolo`` is imported only when called)."""
+    from edge.yolo import TrainSettings
+
+    return TrainSettings(model=config.model, epochs=config.epochs, imgsz=config.imgsz,
+                         batch=config.batch, device=config.yolo_device, workers=0,
+                         seed=config.seed, lr0=config.lr0 or None)
+
+
+def _coerce(key: Key, value: object) -> bool | int | float | str:
+    """Convert a run_config value to the type of the key's default, or raise ConfigError."""
+    kind = type(key.default)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif isinstance(value, str):
+        return value
+    raise ConfigError(
+        f"run_config key {key.name!r} must be of type {kind.__name__} (like {key.default!r}), "
+        f"got {value!r}"
+    )
+
+
+def resolve_path(path: str, base: Path | None = None) -> Path:
+    """An absolute path: ``path`` as given when absolute, else under ``base`` (the cwd)."""
+    candidate = Path(path).expanduser()
+    return candidate if candidate.is_absolute() else (base or Path.cwd()) / candidate
+
+
+def default_run_dir(base: Path | None = None) -> Path:
+    """``runs/<UTC timestamp>`` under ``base`` (the cwd), the default report folder."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return resolve_path(f"runs/{stamp}", base)
+
+
+def config_table_markdown() -> str:
+    """The README's configuration table: one row per key with its default and meaning."""
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    for key in KEYS:
+        default = str(key.default).lower() if isinstance(key.default, bool) else repr(key.default)
+        default = default.replace("'", '"')
+        rows.append(f"| `{key.name}` | `{default}` | {key.help} |")
+    return "\n".join(rows) + "\n"

@@ -1,0 +1,215 @@
+"""What an edge node does for each fog message: upload, store, train, evaluate.
+
+:class:`EdgeNode` is the ClientApp's logic without Flower records (``edge/client_app.py``
+converts). Everything it keeps lives on disk in a :class:`~edge.store.NodeStore` keyed by run
+and partition id, so it works whether the node's process lives for the whole run (simulation)
+or is started afresh for every message (Deployment Engine).
+
+Training set of a round: the node's own captured frames that are not held out (decoded from
+their JPEGs, as the camera delivered them) plus every frame received from other nodes,
+decoded from its INR (grouped decoding, on the GPU when present) or, with ``codec = jpeg``,
+from the relayed JPEG. Validation set: the node's own held-out frames, decoded from their
+original JPEGs; they never leave the node.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from logging import INFO
+from pathlib import Path
+
+import numpy as np
+from flwr.app import Context
+from flwr.common.logger import log
+
+from edge.config import RuntimeConfig, resolve_path, yolo_settings
+from edge.data import NodeFrames, class_of, load_node_frames
+from edge.records import KIND_JPEG, KIND_RINR, Ack, Delivery, NodeReport, Upload
+from edge.store import NodeStore, StoredItem
+from rinr_core.container import unpack
+from rinr_core.decoding import decode_many
+from rinr_core.errors import BadFrameError, PayloadError
+from rinr_core.frames import Frame
+from rinr_core.images import load_image
+
+
+def node_key(context: Context) -> str:
+    """The node's stable name: ``p<partition id>`` when it has one, else ``n<node id>``."""
+    if "partition-id" in context.node_config:
+        return f"p{int(context.node_config['partition-id'])}"
+    return f"n{context.node_id}"
+
+
+@dataclass
+class Decoded:
+    """Frames decoded from the store, and the ones that could not be decoded (with reasons)."""
+
+    frames: list[Frame]
+    broken: dict[str, str]
+    seconds: float
+
+
+class EdgeNode:
+    """One edge node's behaviour (see the module docstring)."""
+
+    def __init__(self, config: RuntimeConfig, key: str, partition_id: int, num_partitions: int,
+                 root: Path) -> None:
+        self.config = config
+        self.key = key
+        self.partition_id = partition_id
+        self.num_partitions = num_partitions
+        self.store = NodeStore(root)
+        self._frames: NodeFrames | None = None
+
+    @classmethod
+    def from_context(cls, context: Context) -> EdgeNode:
+        """The node of a ClientApp ``Context`` (run_config, partition id, run id)."""
+        config = RuntimeConfig.from_run_config(context.run_config)
+        key = node_key(context)
+        partition_id = int(context.node_config.get("partition-id", 0))
+        num_partitions = int(context.node_config.get("num-partitions", 1))
+        root = resolve_path(config.edge_dir) / f"run-{context.run_id}" / f"node-{key}"
+        return cls(config, key, partition_id, num_partitions, root)
+
+    @property
+    def frames(self) -> NodeFrames:
+        """The node's own frames (loaded on first use)."""
+        if self._frames is None:
+            self._frames = load_node_frames(self.config, self.partition_id, self.num_partitions)
+        return self._frames
+
+    def report(self, server_round: int, **fields: list[str]) -> NodeReport:
+        """The node's report for a reply: what it holds, how many frames it has."""
+        per_round = self.config.frames_per_round
+        return NodeReport(
+            key=self.key, held=self.store.held_ids(),
+            num_own=len(self.frames.captured(server_round, per_round)),
+            num_val=len(self.frames.val_frames(server_round, per_round)), **fields,
+        )
+
+    # --- collect and receive -----------------------------------------------------------------
+
+    def collect(self, server_round: int, ack: Ack | None) -> list[Upload]:
+        """New shareable frames the fog has not acknowledged yet (held-out ones never leave)."""
+        if ack is not None:
+            self.store.record_ack(ack)
+        done = self.store.acked()
+        own = self.frames.train_frames(server_round, self.config.frames_per_round)
+        uploads = [f.to_upload() for f in own if f.frame_id not in done]
+        log(INFO, "[rinr] %s round %d: uploading %d new frame(s)", self.key, server_round,
+            len(uploads))
+        return uploads
+
+    def receive(self, server_round: int, deliveries: list[Delivery], ack: Ack | None
+                ) -> NodeReport:
+        """Store the deliveries that are intact; report what was stored and what was broken."""
+        if ack is not None:
+            self.store.record_ack(ack)
+        good, broken, reasons = [], [], []
+        for delivery in deliveries:
+            try:
+                _check_delivery(delivery)
+                good.append(delivery)
+            except (PayloadError, BadFrameError) as exc:
+                broken.append(delivery.frame_id)
+                reasons.append(str(exc))
+        stored = self.store.add(good, server_round)
+        log(INFO, "[rinr] %s round %d: stored %d frame(s), %d broken", self.key, server_round,
+            len(stored), len(broken))
+        return self.report(server_round, stored=stored, broken=broken, reasons=reasons)
+
+    # --- datasets ------------------------------------------------------------------------------
+
+    def decode_received(self) -> Decoded:
+        """Decode every stored frame: INRs in groups (one batched call), JPEGs one by one."""
+        start = time.perf_counter()
+        items = self.store.items()
+        broken: dict[str, str] = {}
+        frames: list[Frame] = []
+        inrs: list[tuple[StoredItem, bytes, str]] = []
+        for item in items:
+            label = class_of(item.label, self.config.class_names)
+            if label is None:
+                broken[item.frame_id] = f"label {item.label!r} is not in class-names"
+                continue
+            try:
+                data = self.store.read(item)
+                if item.kind == KIND_RINR:
+                    unpack(data)  # a broken payload is skipped here, not in the batch
+                    inrs.append((item, data, label))
+                else:
+                    frames.append(Frame(load_image(data, name=item.frame_id), item.box,
+                                        item.frame_id, label))
+            except (OSError, PayloadError, BadFrameError) as exc:
+                broken[item.frame_id] = str(exc)
+        images = decode_many([data for _, data, _ in inrs], device=self.config.torch_device)
+        for (item, data, label), image in zip(inrs, images, strict=True):
+            frames.append(Frame(image, unpack(data).box, item.frame_id, label))
+        return Decoded(frames, broken, time.perf_counter() - start)
+
+    def _own(self, server_round: int, held_out: bool) -> list[Frame]:
+        per_round = self.config.frames_per_round
+        chosen = (self.frames.val_frames if held_out else self.frames.train_frames)(
+            server_round, per_round)
+        return [f.to_frame() for f in chosen]
+
+    # --- train and evaluate ------------------------------------------------------------------
+
+    def train(self, server_round: int, init_weights: list[np.ndarray] | None
+              ) -> tuple[dict[str, float | int], list[np.ndarray] | None]:
+        """Fine-tune YOLOv8 on own + received frames; metrics on the held-out original JPEGs.
+
+        Starts from ``init_weights`` (FedAvg) when given, else from the node's own model of
+        the previous round, else from the model YAML. Returns the metrics and the new weights
+        (``None`` when there was nothing to train on).
+        """
+        from edge import yolo
+
+        decoded = self.decode_received()
+        train = self._own(server_round, held_out=False) + decoded.frames
+        val = self._own(server_round, held_out=True)
+        counts = {"num_own": len(train) - len(decoded.frames), "num_received": len(decoded.frames),
+                  "num_broken": len(decoded.broken), "decode_seconds": decoded.seconds}
+        if not train or not val:
+            log(INFO, "[rinr] %s round %d: %d train / %d val frames; not training", self.key,
+                server_round, len(train), len(val))
+            return {**counts, "num_train": len(train), "num_val": len(val), "trained": 0}, None
+        data_yaml = yolo.write_dataset(train, val, self.store.dataset_dir,
+                                       list(self.config.class_names))
+        start = init_weights if init_weights is not None else self.store.load_weights()
+        outcome = yolo.train(data_yaml, yolo_settings(self.config), init_weights=start,
+                             workdir=self.store.yolo_dir)
+        self.store.save_weights(outcome.weights)
+        metrics = {**counts, **outcome.metrics, "trained": 1}
+        log(INFO, "[rinr] %s round %d: trained on %d frames (%d received): mAP50 %.3f "
+            "mAP50-95 %.3f", self.key, server_round, len(train), len(decoded.frames),
+            metrics["map50"], metrics["map50_95"])
+        return metrics, outcome.weights
+
+    def evaluate(self, server_round: int, weights: list[np.ndarray]) -> dict[str, float | int]:
+        """mAP of ``weights`` on the node's held-out original JPEGs."""
+        from edge import yolo
+
+        val = self._own(server_round, held_out=True)
+        if not val:
+            return {"num_val": 0}
+        settings = yolo_settings(self.config)
+        model = yolo.build_model(settings, list(self.config.class_names))
+        yolo.set_weights(model, weights)
+        folder = self.store.root / "eval-dataset"
+        data_yaml = yolo.write_dataset(val, val, folder, list(self.config.class_names))
+        metrics = yolo.evaluate(model, data_yaml, settings, workdir=folder)
+        log(INFO, "[rinr] %s round %d: global model mAP50 %.3f mAP50-95 %.3f", self.key,
+            server_round, metrics["map50"], metrics["map50_95"])
+        return {**metrics, "num_val": len(val)}
+
+
+def _check_delivery(delivery: Delivery) -> None:
+    """Raise PayloadError/BadFrameError when a delivery cannot be decoded later."""
+    if delivery.kind == KIND_RINR:
+        unpack(delivery.data)
+    elif delivery.kind == KIND_JPEG:
+        Frame(load_image(delivery.data, name=delivery.frame_id), delivery.box)
+    else:
+        raise PayloadError(f"unknown item kind {delivery.kind!r}; expected rinr or jpeg")

@@ -1,0 +1,309 @@
+"""Flower records <-> the runtime's objects, and the bytes a message puts on the wire.
+
+Every message of the runtime is built and read here, so the fog (``fog/``) and the edge
+(``edge/``) agree on one layout. Large byte strings (JPEGs, ``.rinr`` payloads) travel as
+``uint8`` Arrays in ArrayRecords, which Flower splits into chunks; the per-item fields travel
+as parallel lists in a ConfigRecord.
+
+Message layout (record names in quotes)::
+
+    query.collect    fog -> edge  "round", "ack" (the node's uploads the fog has)
+                     edge -> fog  "frames" (ArrayRecord: frame id -> JPEG), "frame-meta", "node"
+    query.broadcast  fog -> edge  "round", "items" (frame id -> payload), "item-meta", "ack"
+                     edge -> fog  "node" (what it holds, what it stored now)
+    train            fog -> edge  "round" (+ "weights" with FedAvg)
+                     edge -> fog  "metrics", "node" (+ "weights" when asked)
+    evaluate         fog -> edge  "round", "weights"
+                     edge -> fog  "metrics", "node"
+
+Sizes: Flower 1.41 moves a message as a tree of content-addressed objects (Message ->
+RecordDict -> records -> Arrays -> chunks), each sent as ``obj.deflate()`` bytes and
+identical objects once; :func:`message_wire_bytes` adds up exactly those bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
+
+from rinr_core.errors import BadFrameError, PayloadError
+
+KIND_JPEG = "jpeg"
+KIND_RINR = "rinr"
+FRAME_ID_HEX = 32
+
+
+# --- bytes and sizes ---------------------------------------------------------------------------
+
+
+def frame_id(jpeg: bytes) -> str:
+    """Content id of a frame: the first 32 hex digits (128 bits) of the JPEG's sha256."""
+    return hashlib.sha256(jpeg).hexdigest()[:FRAME_ID_HEX]
+
+
+def bytes_to_array(blob: bytes) -> Array:
+    """Wrap raw bytes in a ``uint8`` Array with no ``.npy`` header (``stype="raw"``)."""
+    return Array(dtype="uint8", shape=(len(blob),), stype="raw", data=bytes(blob))
+
+
+def array_to_bytes(array: Array) -> bytes:
+    """The raw bytes of an Array made by :func:`bytes_to_array`."""
+    return bytes(array.data)
+
+
+def message_wire_bytes(message: Message) -> int:
+    """Bytes of every distinct object of ``message`` as Flower 1.41 transfers them (deflated)."""
+    return sum(len(obj.deflate()) for obj in get_all_nested_objects(message).values())
+
+
+def payload_bytes(message: Message) -> int:
+    """Bytes held by the Arrays of ``message``'s ArrayRecords (0 for an error reply)."""
+    if message.has_error() or not message.has_content():
+        return 0
+    records = message.content.array_records.values()
+    return sum(len(array.data) for record in records for array in record.values())
+
+
+# --- the round number and the node report -------------------------------------------------
+
+
+def round_record(server_round: int, **extra: bool | int | float | str) -> ConfigRecord:
+    """The ``"round"`` record every fog message carries (plus per-message flags)."""
+    return ConfigRecord({"round": int(server_round), **extra})
+
+
+def read_round(content: RecordDict) -> ConfigRecord:
+    """The ``"round"`` record of a fog message."""
+    return content.config_records["round"]
+
+
+@dataclass
+class NodeReport:
+    """What an edge says about itself in every reply.
+
+    Attributes
+    ----------
+    key
+        Stable node name (``"p<partition id>"``, or the node id outside simulations).
+    held
+        Ids of the frames of other nodes it holds in its store.
+    stored
+        Ids it stored from this message (broadcast replies).
+    broken
+        Ids it received but could not store (bad payloads), with :attr:`reasons`.
+    """
+
+    key: str
+    held: list[str] = field(default_factory=list)
+    stored: list[str] = field(default_factory=list)
+    broken: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    num_own: int = 0
+    num_val: int = 0
+
+    def to_record(self) -> ConfigRecord:
+        """This report as the ``"node"`` ConfigRecord."""
+        return ConfigRecord(
+            {
+                "key": self.key,
+                "held": list(self.held),
+                "stored": list(self.stored),
+                "broken": list(self.broken),
+                "reasons": list(self.reasons),
+                "num-own": self.num_own,
+                "num-val": self.num_val,
+            }
+        )
+
+    @classmethod
+    def from_record(cls, record: ConfigRecord) -> NodeReport:
+        """Read a ``"node"`` ConfigRecord."""
+        return cls(
+            key=str(record["key"]),
+            held=[str(i) for i in record.get("held", [])],
+            stored=[str(i) for i in record.get("stored", [])],
+            broken=[str(i) for i in record.get("broken", [])],
+            reasons=[str(r) for r in record.get("reasons", [])],
+            num_own=int(record.get("num-own", 0)),
+            num_val=int(record.get("num-val", 0)),
+        )
+
+
+def read_node_report(content: RecordDict) -> NodeReport:
+    """The ``"node"`` report of an edge reply."""
+    return NodeReport.from_record(content.config_records["node"])
+
+
+# --- uploads (collect) ---------------------------------------------------------------------
+
+
+@dataclass
+class Upload:
+    """One new frame an edge uploads: its JPEG, object box and class label."""
+
+    frame_id: str
+    jpeg: bytes
+    box: tuple[float, float, float, float]
+    label: str
+    name: str = ""
+
+
+def uploads_to_content(uploads: Sequence[Upload], report: NodeReport) -> RecordDict:
+    """A collect reply: the JPEGs in ``"frames"``, their boxes/labels in ``"frame-meta"``."""
+    return RecordDict(
+        {
+            "frames": ArrayRecord({u.frame_id: bytes_to_array(u.jpeg) for u in uploads}),
+            "frame-meta": ConfigRecord(
+                {
+                    "ids": [u.frame_id for u in uploads],
+                    "boxes": [float(v) for u in uploads for v in u.box],
+                    "labels": [u.label for u in uploads],
+                    "names": [u.name for u in uploads],
+                }
+            ),
+            "node": report.to_record(),
+        }
+    )
+
+
+def content_to_uploads(content: RecordDict) -> list[Upload]:
+    """The uploads of a collect reply, in order.
+
+    Raises
+    ------
+    BadFrameError
+        The reply's lists disagree (a frame without JPEG, box or label).
+    """
+    meta = content.config_records["frame-meta"]
+    frames = content.array_records["frames"]
+    ids = [str(i) for i in meta.get("ids", [])]
+    boxes = [float(v) for v in meta.get("boxes", [])]
+    labels = [str(v) for v in meta.get("labels", [])]
+    names = [str(v) for v in meta.get("names", [])]
+    if len(boxes) != 4 * len(ids) or len(labels) != len(ids) or len(names) != len(ids):
+        raise BadFrameError(
+            f"collect reply lists disagree: {len(ids)} ids, {len(boxes)} box values, "
+            f"{len(labels)} labels, {len(names)} names; the edge must send 4 box values, "
+            "one label and one name per frame"
+        )
+    missing = [i for i in ids if i not in frames]
+    if missing:
+        raise BadFrameError(f"collect reply has no JPEG for frames {missing}")
+    return [
+        Upload(i, array_to_bytes(frames[i]), tuple(boxes[4 * k : 4 * k + 4]), labels[k], names[k])
+        for k, i in enumerate(ids)
+    ]
+
+
+# --- deliveries (broadcast) -----------------------------------------------------------------
+
+
+@dataclass
+class Delivery:
+    """One frame the fog sends to an edge: a ``.rinr`` payload or the relayed JPEG."""
+
+    frame_id: str
+    kind: str
+    data: bytes
+    box: tuple[int, int, int, int]
+    label: str
+    source: str
+
+
+@dataclass
+class Ack:
+    """The fog's word on a node's uploads: taken, or refused with a reason."""
+
+    accepted: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+    def to_record(self) -> ConfigRecord:
+        """This ack as the ``"ack"`` ConfigRecord."""
+        return ConfigRecord({"accepted": list(self.accepted), "rejected": list(self.rejected),
+                             "reasons": list(self.reasons)})
+
+
+def read_ack(content: RecordDict) -> Ack | None:
+    """The ``"ack"`` record of a fog message, or ``None`` when it carries none."""
+    record = content.config_records.get("ack")
+    if record is None:
+        return None
+    return Ack([str(i) for i in record.get("accepted", [])],
+               [str(i) for i in record.get("rejected", [])],
+               [str(r) for r in record.get("reasons", [])])
+
+
+def deliveries_to_content(server_round: int, deliveries: Sequence[Delivery], ack: Ack
+                          ) -> RecordDict:
+    """A broadcast message: the payloads, their metadata, and the ack of the node's uploads."""
+    return RecordDict(
+        {
+            "round": round_record(server_round),
+            "items": ArrayRecord({d.frame_id: bytes_to_array(d.data) for d in deliveries}),
+            "item-meta": ConfigRecord(
+                {
+                    "ids": [d.frame_id for d in deliveries],
+                    "kinds": [d.kind for d in deliveries],
+                    "boxes": [int(v) for d in deliveries for v in d.box],
+                    "labels": [d.label for d in deliveries],
+                    "sources": [d.source for d in deliveries],
+                }
+            ),
+            "ack": ack.to_record(),
+        }
+    )
+
+
+def content_to_deliveries(content: RecordDict) -> list[Delivery]:
+    """The deliveries of a broadcast message, in order.
+
+    Raises
+    ------
+    PayloadError
+        The message's lists disagree (an item without payload, kind, box or label).
+    """
+    meta = content.config_records["item-meta"]
+    items = content.array_records["items"]
+    ids = [str(i) for i in meta.get("ids", [])]
+    kinds = [str(v) for v in meta.get("kinds", [])]
+    boxes = [int(v) for v in meta.get("boxes", [])]
+    labels = [str(v) for v in meta.get("labels", [])]
+    sources = [str(v) for v in meta.get("sources", [])]
+    lengths = {len(kinds), len(labels), len(sources), len(boxes) // 4}
+    if lengths != {len(ids)} or len(boxes) % 4 or any(i not in items for i in ids):
+        raise PayloadError(
+            f"broadcast lists disagree: {len(ids)} ids, {len(kinds)} kinds, {len(boxes)} box "
+            f"values, {len(labels)} labels, {len(sources)} sources; the fog must send one of "
+            "each (and 4 box values) per item"
+        )
+    return [
+        Delivery(i, kinds[k], array_to_bytes(items[i]), tuple(boxes[4 * k : 4 * k + 4]),
+                 labels[k], sources[k])
+        for k, i in enumerate(ids)
+    ]
+
+
+# --- weights and metrics ----------------------------------------------------------------------
+
+
+def weights_to_record(weights: Sequence[np.ndarray]) -> ArrayRecord:
+    """YOLO weights (``edge.yolo.get_weights`` order) as an ArrayRecord."""
+    return ArrayRecord([np.ascontiguousarray(w, dtype=np.float32) for w in weights])
+
+
+def record_to_weights(record: ArrayRecord) -> list[np.ndarray]:
+    """The arrays of a :func:`weights_to_record` record, in order."""
+    return record.to_numpy_ndarrays()
+
+
+def metrics_to_record(metrics: dict[str, float | int]) -> MetricRecord:
+    """Numeric metrics as a MetricRecord (non-numeric entries are left out)."""
+    return MetricRecord(
+        {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    )

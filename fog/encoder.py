@@ -1,0 +1,152 @@
+"""The fog's encode step: check uploaded frames, then encode them (batched, cached) or relay them.
+
+Every upload is checked first: its content id must match its JPEG, the JPEG must decode, and
+its box must lie in the image. A frame that fails is refused with the reason (reported, and
+acknowledged to its node so it is not uploaded again); the others go on. With an INR codec
+the frames missing from the :class:`~fog.encode_cache.EncodeCache` are encoded together in
+batches of ``encode-batch`` frames (``rinr_core`` batches INRs of one architecture); with
+``codec = jpeg`` the checked JPEG itself is what the fog relays.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from edge.config import RuntimeConfig
+from edge.records import KIND_JPEG, KIND_RINR, Upload, frame_id
+from fog.encode_cache import EncodeCache, cache_key
+from rinr_core.codec import CodecSettings, encode_frames
+from rinr_core.errors import BadFrameError
+from rinr_core.frames import Box, Frame
+from rinr_core.images import load_image
+
+
+@dataclass
+class EncodedFrame:
+    """A frame in the fog's catalog: what it broadcasts for it, and what it measured."""
+
+    frame_id: str
+    owner: str
+    kind: str
+    data: bytes
+    box: Box
+    label: str
+    jpeg: bytes
+    metrics: dict = field(default_factory=dict)
+    cached: bool = False
+
+    @property
+    def jpeg_bytes(self) -> int:
+        """Size of the uploaded JPEG (what relaying it would cost)."""
+        return len(self.jpeg)
+
+
+@dataclass
+class Rejection:
+    """An upload the fog refused, and why."""
+
+    frame_id: str
+    owner: str
+    reason: str
+
+
+@dataclass
+class EncodeOutcome:
+    """The result of one encode step."""
+
+    encoded: list[EncodedFrame]
+    rejected: list[Rejection]
+    encoded_now: int = 0
+    cache_hits: int = 0
+    seconds: float = 0.0
+
+
+def codec_settings(config: RuntimeConfig) -> CodecSettings | None:
+    """The ``rinr_core`` settings of the run's codec (``None`` for the JPEG relay)."""
+    if config.codec_mode is None:
+        return None
+    return CodecSettings(
+        mode=config.codec_mode, preset=config.preset, steps=config.inr_steps or None,
+        lr=config.inr_lr or None, background_bits=config.background_bits or None,
+        object_bits=config.object_bits or None, device=config.torch_device, seed=config.seed,
+    )
+
+
+def check_upload(upload: Upload) -> Frame:
+    """The frame of an upload, or :class:`BadFrameError` saying what is wrong with it."""
+    if frame_id(upload.jpeg) != upload.frame_id:
+        raise BadFrameError(
+            f"frame {upload.frame_id}: its JPEG does not match its content id (corrupted in "
+            "transfer); the edge should upload it again under its real id"
+        )
+    image = load_image(upload.jpeg, name=upload.name or upload.frame_id)
+    return Frame(image, upload.box, upload.name, upload.label)
+
+
+class FogEncoder:
+    """Turns uploads into catalog entries with the run's codec (see the module docstring)."""
+
+    def __init__(self, config: RuntimeConfig, cache: EncodeCache) -> None:
+        self.config = config
+        self.cache = cache
+        self.settings = codec_settings(config)
+
+    def encode(self, uploads: list[tuple[str, Upload]], *, relay: bool = False) -> EncodeOutcome:
+        """Check and encode ``(owner, upload)`` pairs; refused ones are in ``rejected``.
+
+        ``relay=True`` (or ``codec = jpeg``) keeps the checked JPEGs as they are.
+        """
+        start = time.perf_counter()
+        checked: list[tuple[str, Upload, Frame]] = []
+        rejected: list[Rejection] = []
+        for owner, upload in uploads:
+            try:
+                checked.append((owner, upload, check_upload(upload)))
+            except BadFrameError as exc:
+                rejected.append(Rejection(upload.frame_id, owner, str(exc)))
+        if relay or self.settings is None:
+            encoded = [self._relay(owner, upload, frame) for owner, upload, frame in checked]
+            outcome = EncodeOutcome(encoded, rejected)
+        else:
+            outcome = self._encode_inrs(checked, rejected)
+        outcome.seconds = time.perf_counter() - start
+        return outcome
+
+    @staticmethod
+    def _relay(owner: str, upload: Upload, frame: Frame) -> EncodedFrame:
+        """A JPEG-relay catalog entry: the checked JPEG as it was uploaded."""
+        metrics = {"mode": KIND_JPEG, "bytes": len(upload.jpeg), "width": frame.width,
+                   "height": frame.height}
+        return EncodedFrame(upload.frame_id, owner, KIND_JPEG, upload.jpeg, frame.box,
+                            frame.label, upload.jpeg, metrics)
+
+    def _encode_inrs(self, checked: list[tuple[str, Upload, Frame]],
+                     rejected: list[Rejection]) -> EncodeOutcome:
+        """Cached payloads where present; the rest encoded in batches and cached."""
+        assert self.settings is not None
+        keys = [cache_key(u.jpeg, f.box, self.settings) for _, u, f in checked]
+        results: list[EncodedFrame | None] = []
+        todo: list[int] = []
+        for i, ((owner, upload, frame), key) in enumerate(zip(checked, keys, strict=True)):
+            hit = self.cache.get(key)
+            if hit is None:
+                todo.append(i)
+                results.append(None)
+                continue
+            box = tuple(hit.metrics.get("box", frame.box))
+            results.append(EncodedFrame(upload.frame_id, owner, KIND_RINR, hit.payload, box,
+                                        frame.label, upload.jpeg, hit.metrics, cached=True))
+        for chunk_start in range(0, len(todo), self.config.encode_batch):
+            chunk = todo[chunk_start : chunk_start + self.config.encode_batch]
+            done = encode_frames([checked[i][2] for i in chunk], self.settings)
+            for i, result in zip(chunk, done, strict=True):
+                owner, upload, _ = checked[i]
+                metrics = {**result.metrics, "box": list(result.frame.box)}
+                self.cache.put(keys[i], result.payload, metrics)
+                results[i] = EncodedFrame(upload.frame_id, owner, KIND_RINR, result.payload,
+                                          result.frame.box, result.frame.label, upload.jpeg,
+                                          metrics)
+        encoded = [r for r in results if r is not None]
+        return EncodeOutcome(encoded, rejected, encoded_now=len(todo),
+                             cache_hits=len(checked) - len(todo))

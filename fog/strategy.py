@@ -1,0 +1,318 @@
+"""The fog's round logic: a small strategy with configure/aggregate hooks for each phase.
+
+One round: **collect** (every node replies with its new frames) -> **encode** (checked,
+batched, cached) -> **broadcast** (each node gets exactly the frames it lacks) -> **train**
+(edges fine-tune YOLOv8; FedAvg averages their weights) -> **evaluate** (the global model on
+every node's held-out frames, when there is one). With ``placement = fog`` the fog trains on
+the collected JPEGs itself and only the weights travel (evaluate phase); nothing is broadcast.
+
+Who holds what: the strategy knows each node by its stable key (``p<partition id>``), and
+trusts what a node reports holding in every reply (its store on disk) over what it was sent.
+A node that missed a round, or restarted, therefore gets exactly what it lacks when it comes
+back, and no frame is sent to a node twice. The strategy moves no messages itself:
+:mod:`fog.server_app` sends what ``configure_*`` returns and passes the good replies to
+``aggregate_*``; any reply that cannot be read is reported and skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from logging import INFO
+from pathlib import Path
+
+import numpy as np
+from flwr.app import Message, RecordDict
+from flwr.common.logger import log
+
+from edge.config import RuntimeConfig, yolo_settings
+from edge.records import (
+    Ack,
+    Delivery,
+    NodeReport,
+    Upload,
+    content_to_uploads,
+    deliveries_to_content,
+    read_node_report,
+    record_to_weights,
+    round_record,
+    weights_to_record,
+)
+from fog.encoder import EncodedFrame, EncodeOutcome, FogEncoder
+from fog.report import RunReport
+from rinr_core.errors import RinrError
+
+
+@dataclass
+class NodeState:
+    """What the fog knows about one edge node."""
+
+    key: str
+    node_id: int
+    held: set[str] = field(default_factory=set)
+    accepted: list[str] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)
+    num_val: int = 0
+
+
+def ack_of(state: NodeState | None) -> Ack:
+    """The ack of a node's uploads: every frame the fog took or refused."""
+    if state is None:
+        return Ack()
+    return Ack(list(state.accepted), list(state.rejected), list(state.rejected.values()))
+
+
+def fedavg(results: list[tuple[list[np.ndarray], int]]) -> list[np.ndarray]:
+    """Average weight lists, each weighted by its number of training examples."""
+    total = sum(n for _, n in results)
+    return [
+        np.sum([w[i].astype(np.float64) * (n / total) for w, n in results], axis=0).astype(np.float32)
+        for i in range(len(results[0][0]))
+    ]
+
+
+class RinrStrategy:
+    """State and hooks of the fog's rounds (see the module docstring)."""
+
+    def __init__(self, config: RuntimeConfig, encoder: FogEncoder, report: RunReport,
+                 workdir: Path) -> None:
+        self.config = config
+        self.encoder = encoder
+        self.report = report
+        self.workdir = Path(workdir)
+        self.catalog: dict[str, EncodedFrame] = {}
+        self.nodes: dict[str, NodeState] = {}
+        self.keys: dict[int, str] = {}
+        self.global_weights: list[np.ndarray] | None = None
+        self._sent: dict[str, list[str]] = {}
+
+    # --- nodes ------------------------------------------------------------------------------
+
+    def label(self, node_id: int) -> str:
+        """The node's key if known, else ``n<node id>``."""
+        return self.keys.get(node_id, f"n{node_id}")
+
+    def identify(self, node_id: int, reply: Message) -> str:
+        """Learn the node's key from a reply's ``"node"`` record; return its label."""
+        if not reply.has_error() and "node" in reply.content.config_records:
+            key = str(reply.content.config_records["node"]["key"])
+            self.keys[node_id] = key
+            state = self.nodes.setdefault(key, NodeState(key, node_id))
+            state.node_id = node_id
+        return self.label(node_id)
+
+    def _state(self, node_id: int) -> NodeState | None:
+        key = self.keys.get(node_id)
+        return self.nodes.get(key) if key is not None else None
+
+    def _each(self, server_round: int, phase: str, replies: dict[int, Message],
+              handle: Callable[[NodeState, Message], None]) -> None:
+        """Run ``handle`` on every reply; a reply that cannot be read is reported, not fatal."""
+        for node_id, reply in sorted(replies.items()):
+            label = self.identify(node_id, reply)
+            try:
+                state = self._state(node_id)
+                if state is None:
+                    raise KeyError("the reply has no 'node' record")
+                handle(state, reply)
+            except (KeyError, ValueError, TypeError, RinrError) as exc:
+                reason = f"unreadable {phase} reply: {type(exc).__name__}: {exc}"
+                log(INFO, "[rinr] round %d %s %s: %s", server_round, phase, label, reason)
+                self.report.error(server_round, phase, label, reason)
+
+    # --- collect ------------------------------------------------------------------------------
+
+    def configure_collect(self, server_round: int, node_ids: Iterable[int]) -> list[Message]:
+        """Ask every node for its new frames (and tell it which of its frames the fog has)."""
+        return [
+            Message(RecordDict({"round": round_record(server_round),
+                                "ack": ack_of(self._state(nid)).to_record()}),
+                    dst_node_id=nid, message_type="query.collect", group_id=str(server_round))
+            for nid in node_ids
+        ]
+
+    def aggregate_collect(self, server_round: int, replies: dict[int, Message]
+                          ) -> list[tuple[str, Upload]]:
+        """Read the uploads; return the ``(owner, upload)`` pairs the fog does not have yet."""
+        record = self.report.round(server_round)
+        new: list[tuple[str, Upload]] = []
+        seen: set[str] = set()
+
+        def handle(state: NodeState, reply: Message) -> None:
+            node = read_node_report(reply.content)
+            uploads = content_to_uploads(reply.content)
+            state.held = set(node.held)
+            state.num_val = node.num_val
+            count = 0
+            for upload in uploads:
+                fid = upload.frame_id
+                if fid in state.rejected or fid in state.accepted or fid in seen:
+                    continue
+                if fid in self.catalog:  # the same JPEG from another node: already here
+                    state.accepted.append(fid)
+                    continue
+                seen.add(fid)
+                new.append((state.key, upload))
+                count += 1
+            record.collected[state.key] = record.collected.get(state.key, 0) + count
+            record.nodes.append(state.key)
+
+        self._each(server_round, "collect", replies, handle)
+        return new
+
+    # --- encode -------------------------------------------------------------------------------
+
+    def encode(self, server_round: int, uploads: list[tuple[str, Upload]]) -> EncodeOutcome:
+        """Check and encode new uploads into the catalog (JPEGs only, with fog placement)."""
+        relay = self.config.placement == "fog"
+        outcome = self.encoder.encode(uploads, relay=relay)
+        record = self.report.round(server_round)
+        for entry in outcome.encoded:
+            self.catalog[entry.frame_id] = entry
+            self.nodes[entry.owner].accepted.append(entry.frame_id)
+            self.report.add_frame(entry.frame_id, entry.owner, entry.kind, entry.jpeg_bytes,
+                                  entry.metrics, entry.cached)
+        for rejection in outcome.rejected:
+            self.nodes[rejection.owner].rejected[rejection.frame_id] = rejection.reason
+            record.rejected.append({"node": rejection.owner, "frame": rejection.frame_id,
+                                    "reason": rejection.reason})
+            log(INFO, "[rinr] round %d: refused %s from %s: %s", server_round,
+                rejection.frame_id, rejection.owner, rejection.reason)
+        record.encoded_now += outcome.encoded_now
+        record.cache_hits += outcome.cache_hits
+        record.encode_seconds += outcome.seconds
+        return outcome
+
+    # --- broadcast ----------------------------------------------------------------------------
+
+    def pending(self, state: NodeState) -> list[EncodedFrame]:
+        """Catalog frames ``state``'s node neither holds nor uploaded, in catalog order."""
+        own = set(state.accepted)
+        return [e for fid, e in self.catalog.items()
+                if fid not in state.held and fid not in own and e.owner != state.key]
+
+    def configure_broadcast(self, server_round: int, node_ids: Iterable[int]) -> list[Message]:
+        """Send each node exactly the frames it lacks, with the ack of its uploads."""
+        messages = []
+        for nid in node_ids:
+            state = self._state(nid)
+            if state is None:
+                continue
+            items = self.pending(state)
+            self._sent[state.key] = [e.frame_id for e in items]
+            deliveries = [Delivery(e.frame_id, e.kind, e.data, e.box, e.label, e.owner)
+                          for e in items]
+            content = deliveries_to_content(server_round, deliveries, ack_of(state))
+            messages.append(Message(content, dst_node_id=nid, message_type="query.broadcast",
+                                    group_id=str(server_round)))
+        return messages
+
+    def jpeg_delta(self, message: Message) -> int:
+        """JPEG bytes minus payload bytes of the frames a broadcast message carries."""
+        if message.metadata.message_type != "query.broadcast":
+            return 0
+        ids = message.content.config_records["item-meta"]["ids"]
+        return sum(self.catalog[fid].jpeg_bytes - len(self.catalog[fid].data) for fid in ids)
+
+    def aggregate_broadcast(self, server_round: int, replies: dict[int, Message]) -> None:
+        """Record what each node stored (a delivery counts once it is confirmed)."""
+        record = self.report.round(server_round)
+
+        def handle(state: NodeState, reply: Message) -> None:
+            node: NodeReport = read_node_report(reply.content)
+            sent = set(self._sent.get(state.key, []))
+            state.held = set(node.held)
+            record.delivered[state.key] = [fid for fid in node.stored if fid in sent]
+            record.broken += [{"node": state.key, "frame": fid, "reason": why}
+                              for fid, why in zip(node.broken, node.reasons, strict=False)]
+
+        self._each(server_round, "broadcast", replies, handle)
+
+    # --- train ----------------------------------------------------------------------------------
+
+    @property
+    def federated(self) -> bool:
+        """Whether edge weights are averaged (FedAvg at the edges)."""
+        return self.config.aggregation == "fedavg"
+
+    def configure_train(self, server_round: int, node_ids: Iterable[int]) -> list[Message]:
+        """Ask every node to fine-tune (from the global weights with FedAvg)."""
+        weights = (weights_to_record(self.global_weights)
+                   if self.federated and self.global_weights is not None else None)
+        messages = []
+        for nid in node_ids:
+            content = RecordDict({"round": round_record(server_round,
+                                                        **{"return-weights": self.federated})})
+            if weights is not None:
+                content["weights"] = weights
+            messages.append(Message(content, dst_node_id=nid, message_type="train",
+                                    group_id=str(server_round)))
+        return messages
+
+    def aggregate_train(self, server_round: int, replies: dict[int, Message]) -> None:
+        """Keep each node's metrics; with FedAvg, average the returned weights."""
+        record = self.report.round(server_round)
+        results: list[tuple[list[np.ndarray], int]] = []
+
+        def handle(state: NodeState, reply: Message) -> None:
+            metrics = dict(reply.content.metric_records["metrics"])
+            record.train[state.key] = metrics
+            if self.federated and "weights" in reply.content.array_records:
+                count = int(metrics.get("num_train", 0))
+                if count > 0:
+                    results.append((record_to_weights(reply.content.array_records["weights"]),
+                                    count))
+
+        self._each(server_round, "train", replies, handle)
+        if results:
+            self.global_weights = fedavg(results)
+
+    def train_at_fog(self, server_round: int) -> None:
+        """Fine-tune YOLOv8 at the fog on every collected JPEG (``placement = fog``)."""
+        from edge import yolo
+        from rinr_core.frames import Frame
+        from rinr_core.images import load_image
+
+        frames = [Frame(load_image(e.jpeg), e.box, e.frame_id, e.label)
+                  for e in self.catalog.values()]
+        if not frames:
+            log(INFO, "[rinr] round %d: no frames at the fog yet; not training", server_round)
+            return
+        # The fog holds no held-out frames (they never leave the edges): Ultralytics needs a
+        # val split, so it checks the fit on the training frames; edges measure real accuracy.
+        data_yaml = yolo.write_dataset(frames, frames, self.workdir / "fog-dataset",
+                                       list(self.config.class_names))
+        outcome = yolo.train(data_yaml, yolo_settings(self.config),
+                             init_weights=self.global_weights, workdir=self.workdir / "fog-yolo")
+        self.global_weights = outcome.weights
+        self.report.round(server_round).train["fog"] = {
+            **{k: v for k, v in outcome.metrics.items() if not k.startswith("map")},
+            "num_train": len(frames),
+        }
+
+    # --- evaluate -------------------------------------------------------------------------------
+
+    def wants_evaluate(self) -> bool:
+        """Whether there is a global model to evaluate on the edges."""
+        return self.config.train and self.global_weights is not None and (
+            self.federated or self.config.placement == "fog")
+
+    def configure_evaluate(self, server_round: int, node_ids: Iterable[int]) -> list[Message]:
+        """Send the global weights to every node for evaluation on its held-out frames."""
+        assert self.global_weights is not None
+        weights = weights_to_record(self.global_weights)
+        return [
+            Message(RecordDict({"round": round_record(server_round), "weights": weights}),
+                    dst_node_id=nid, message_type="evaluate", group_id=str(server_round))
+            for nid in node_ids
+        ]
+
+    def aggregate_evaluate(self, server_round: int, replies: dict[int, Message]) -> None:
+        """Keep each node's metrics of the global model."""
+        record = self.report.round(server_round)
+
+        def handle(state: NodeState, reply: Message) -> None:
+            record.evaluate[state.key] = dict(reply.content.metric_records["metrics"])
+
+        self._each(server_round, "evaluate", replies, handle)
+

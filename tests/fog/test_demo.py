@@ -1,0 +1,55 @@
+"""`make demo` pieces that run without a simulation: settings, overrides, the comparison table."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from edge.config import DEFAULTS, RuntimeConfig
+from fog.demo import DEMO_CONFIG, build_overrides, compare, echo_progress
+
+
+def _args(**values: object) -> argparse.Namespace:
+    return argparse.Namespace(**{"nodes": 3, "rounds": 2, "set": [], **values})
+
+
+def test_demo_overrides_are_valid_run_config(tmp_path: Path) -> None:
+    # Execute
+    overrides = build_overrides(_args(set=["epochs=1", 'data=""', "train=false"]), "jpeg",
+                                tmp_path / "run")
+
+    # Assert
+    assert set(overrides) <= set(DEFAULTS) and set(DEMO_CONFIG) <= set(overrides)
+    config = RuntimeConfig.from_run_config(overrides)
+    assert (config.codec, config.epochs, config.train, config.min_nodes) == ("jpeg", 1, False, 3)
+    assert Path(config.run_dir) == tmp_path / "run" and Path(config.cache_dir).is_absolute()
+
+
+def test_unknown_set_key_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="--set"):
+        build_overrides(_args(set=["rounds=3"]), "jpeg", tmp_path)
+
+
+def test_compare_lists_each_codec(tmp_path: Path) -> None:
+    # Prepare
+    def summary(total: int, psnr: float | None, map50: float) -> dict:
+        return {"summary": {
+            "total_bytes": total, "bytes_by_phase": {"broadcast": {"down": total // 2, "up": 0}},
+            "mean_psnr": {"psnr_object": psnr, "psnr_background": psnr},
+            "map": {"p0": {"1": {"map50": 0.0}, "2": {"map50": map50}}}, "global_map": {}}}
+
+    # Execute
+    table = compare({"residual-inr": summary(100_000, 30.5, 0.25),
+                     "jpeg": summary(400_000, None, 0.5)})
+
+    # Assert
+    rows = table.splitlines()
+    assert rows[1].split() == ["residual-inr", "100.00", "kB", "50.00", "kB", "30.5/30.5", "0.250"]
+    assert rows[2].split()[-2:] == ["lossless", "0.500"]
+
+
+def test_progress_lines_lose_colours_and_ray_prefixes(capsys) -> None:
+    echo_progress("\x1b[36m(ClientAppActor pid=1)\x1b[0m \x1b[92mINFO \x1b[0m: [rinr] p0 round 1: x\n")
+    assert capsys.readouterr().out == "  [rinr] p0 round 1: x\n"
