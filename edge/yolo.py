@@ -179,6 +179,17 @@ class TrainSettings:
         Seeds model initialisation and Ultralytics' training.
     lr0
         Initial learning rate for AdamW; ``None`` keeps Ultralytics' automatic choice.
+    warmup_epochs
+        Ultralytics' learning-rate warm-up. Default 0: every federated round is a new training
+        run, and a warm-up of at least 100 iterations per run would keep short fine-tuning rounds
+        in warm-up forever.
+    mosaic
+        Mosaic augmentation probability (default 0: on a few dozen frames it slows learning).
+
+    The nominal batch size (``nbs``) is set to ``batch`` so the optimizer steps every batch
+    (Ultralytics accumulates gradients up to 64 images by default: 4 batches of 16 per step).
+    Measured here: 38 generated frames at 128 px, batch 8, 60 epochs reached mAP50 0.995 /
+    mAP50-95 0.82 with these settings; with Ultralytics' defaults 30 epochs stayed at 0.
     """
 
     model: str = "yolov8n.yaml"
@@ -189,6 +200,8 @@ class TrainSettings:
     workers: int = 0
     seed: int = 0
     lr0: float | None = None
+    warmup_epochs: float = 0.0
+    mosaic: float = 0.0
 
     def __post_init__(self) -> None:
         checks = {
@@ -500,6 +513,9 @@ def _train_args(data_yaml: Path, settings: TrainSettings, workdir: Path) -> dict
         "verbose": False,
         "val": False,  # Ultralytics still validates after the last epoch
         "amp": _amp(device),
+        "nbs": settings.batch,
+        "warmup_epochs": settings.warmup_epochs,
+        "mosaic": settings.mosaic,
     }
     if settings.lr0 is not None:  # optimizer="auto" ignores lr0
         args.update(optimizer="AdamW", lr0=settings.lr0)

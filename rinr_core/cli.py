@@ -13,6 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from rinr_core.cli_plan import add_parser as add_plan_parser
 from rinr_core.codec import CodecSettings, encode_frame
 from rinr_core.container import MODES
 from rinr_core.datasets import load_sequence
@@ -161,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=4)
     _add_codec_options(p)
     p.set_defaults(func=cmd_bench_speed, max_side=96, steps=300)
+
+    add_plan_parser(sub)
     return parser
 
 

@@ -65,8 +65,10 @@ class CodecSettings:
         One of ``bs, be, de, re, qre``.
     preset
         Name of a preset in :data:`rinr_core.presets.PRESETS`.
-    steps
-        Step budget of every INR (overrides the preset's ``steps`` and ``object_steps``).
+    steps, lr
+        Step budget and learning rate of every INR (override the preset's).
+    object_steps, object_lr
+        Step budget and learning rate of object INRs alone (override ``steps``/``lr`` for them).
     max_side
         Resize each frame so its longer side is at most this many pixels before encoding.
     background_bits, object_bits
@@ -85,6 +87,8 @@ class CodecSettings:
     preset: str = DEFAULT_PRESET
     steps: int | None = None
     lr: float | None = None
+    object_steps: int | None = None
+    object_lr: float | None = None
     max_side: int | None = None
     background_bits: int | None = None
     object_bits: int | None = None
@@ -106,7 +110,9 @@ class CodecSettings:
     def resolve(self) -> Preset:
         """The preset with this call's overrides applied."""
         return get_preset(self.preset).with_overrides(
-            steps=self.steps, object_steps=self.steps, lr=self.lr, object_lr=self.lr,
+            steps=self.steps, lr=self.lr,
+            object_steps=self.object_steps if self.object_steps is not None else self.steps,
+            object_lr=self.object_lr if self.object_lr is not None else self.lr,
             background_bits=self.background_bits, object_bits=self.object_bits,
         )
 

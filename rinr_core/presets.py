@@ -66,14 +66,14 @@ PRESETS: dict[str, Preset] = {
     ),
     "fast": Preset(
         name="fast",
-        description="rinr default: background 4x28 (<2.5k MACs/px), lr 1e-3 cosine, 1.5k steps + QAT",
+        description="rinr default: background 4x28 (<2.5k MACs/px), lr 1e-3 (object 3e-3) cosine, 1.5k/1k steps + 10% QAT",
         background=SirenArch(4, 28),
         object_tiers=_PAPER_TIERS,
         baseline=SirenArch(4, 28),
         steps=1500,
         object_steps=1000,
         lr=1e-3,
-        object_lr=1e-3,
+        object_lr=3e-3,
         qat_fraction=0.1,
     ),
 }
