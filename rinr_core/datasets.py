@@ -304,9 +304,7 @@ def _prepare_folder(folder: Path, image_dir: str) -> Path:
     target = folder / image_dir
     target.mkdir(parents=True, exist_ok=True)
     if _image_files(target, recursive=True):
-        raise DatasetError(
-            f"{target} already holds images; write to an empty or new folder"
-        )
+        raise DatasetError(f"{target} already holds images; write to an empty or new folder")
     return target
 
 
@@ -349,7 +347,11 @@ def write_yolo(
         A frame's label is not in ``class_names``, or ``folder/images`` already holds images.
     """
     folder = Path(folder)
-    names = list(class_names) if class_names is not None else list(dict.fromkeys(f.label for f in frames))
+    names = (
+        list(class_names)
+        if class_names is not None
+        else list(dict.fromkeys(f.label for f in frames))
+    )
     ids = {n: i for i, n in enumerate(names)}
     missing = sorted({f.label for f in frames} - ids.keys())
     if missing:

@@ -113,7 +113,9 @@ def resize_frame(frame: Frame, max_side: int | None) -> Frame:
     sx, sy = new_w / frame.width, new_h / frame.height
     x, y, w, h = frame.box
     meta.pop("jpeg", None)
-    return Frame(np.asarray(resized), (x * sx, y * sy, w * sx, h * sy), frame.name, frame.label, meta)
+    return Frame(
+        np.asarray(resized), (x * sx, y * sy, w * sx, h * sy), frame.name, frame.label, meta
+    )
 
 
 def encode_image(image: np.ndarray, fmt: str = "JPEG", quality: int = 95) -> bytes:
@@ -134,7 +136,9 @@ def encode_image(image: np.ndarray, fmt: str = "JPEG", quality: int = 95) -> byt
     if not 1 <= quality <= 100:
         raise ConfigError(f"quality must be within 1..100, got {quality}")
     if fmt in ("WEBP", "AVIF") and not features.check(fmt.lower()):
-        raise ConfigError(f"this Pillow build cannot write {fmt}; install Pillow with {fmt} support")
+        raise ConfigError(
+            f"this Pillow build cannot write {fmt}; install Pillow with {fmt} support"
+        )
     arr = np.asarray(image)
     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
         raise BadFrameError(f"encode_image needs a uint8 HxWx3 array, got {arr.dtype} {arr.shape}")

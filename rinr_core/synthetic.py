@@ -210,7 +210,12 @@ def _make_object(
 
 def _object_color(rng: np.random.Generator, background: _Background) -> np.ndarray:
     """A saturated colour clearly different from every background base colour."""
-    references = (background.sky_top, background.sky_low, background.ground_far, background.ground_near)
+    references = (
+        background.sky_top,
+        background.sky_low,
+        background.ground_far,
+        background.ground_near,
+    )
     color = _hsv(rng, rng.uniform(0, 1), (0.6, 1.0), (0.5, 0.95))
     for _ in range(20):
         if min(np.abs(color - ref).sum() for ref in references) >= 90:
@@ -226,22 +231,21 @@ def _render_frame(scene: _Scene, seed: int, index: int, label: str) -> Frame:
     """Render frame ``index``: background, object, then sensor noise."""
     canvas = _background(scene, index)
     box = _draw_object(scene, canvas, index)
-    noise = np.random.default_rng([seed, scene.width, scene.height, index]).normal(
-        0.0, _NOISE_SIGMA, canvas.shape
-    )
-    image = np.clip(np.rint(canvas + noise), 0, 255).astype(np.uint8)
+    rng = np.random.default_rng([seed, scene.width, scene.height, index])
+    canvas += _NOISE_SIGMA * rng.standard_normal(canvas.shape, dtype=np.float32)
+    image = np.clip(canvas, 0, 255).round().astype(np.uint8)
     return Frame(image, box, f"syn{seed}_{index:04d}", label, {"index": index, "seed": seed})
 
 
 def _background(scene: _Scene, t: int) -> np.ndarray:
-    """The noiseless background of frame ``t`` as float RGB ``(H, W, 3)``."""
+    """The noiseless background of frame ``t`` as float RGB ``(H, W, 3)`` within 0..255."""
     bg = scene.background
-    amp, period, phase = bg.bob
+    bob_amp, period, phase = bg.bob
     ox = bg.pan_speed * t
-    oy = amp * math.sin(2 * math.pi * t / period + phase)
+    oy = bob_amp * math.sin(2 * math.pi * t / period + phase)
     cols = np.arange(scene.width, dtype=np.float64)
     rows = np.arange(scene.height, dtype=np.float64)[:, None]
-    wx = (cols + ox) % bg.period  # world columns (periodic: the pan never runs out)
+    wx = cols + ox  # world columns; blobs and grain repeat every bg.period (endless pan)
     wy = rows + oy
     horizon = bg.horizon + bg.tilt * (cols - scene.width / 2)
     sky_t = np.clip(wy / np.maximum(horizon, 1.0), 0, 1)[..., None]
@@ -250,17 +254,19 @@ def _background(scene: _Scene, t: int) -> np.ndarray:
     ground = bg.ground_far + (bg.ground_near - bg.ground_far) * ground_t
     is_ground = (1.0 / (1.0 + np.exp(-(wy - horizon) / 0.7)))[..., None]
     image = sky + (ground - sky) * is_ground
-    for x, y, rx, ry, *delta in bg.blobs:
-        dx = (wx - x + bg.period / 2) % bg.period - bg.period / 2
-        weight = np.exp(-((dx / rx) ** 2) - ((wy - y) / ry) ** 2)
-        image += weight[..., None] * np.asarray(delta)
-    texture = np.zeros((scene.height, scene.width))
-    for kx, ky, ph, a in bg.waves:
-        texture += a * np.sin(kx * wx + ky * wy + ph)
+    # blobs and waves are separable in rows and columns: build them from outer products
+    x, y, rx, ry = (bg.blobs[:, k : k + 1] for k in range(4))
+    dx = (wx[None, :] - x + bg.period / 2) % bg.period - bg.period / 2
+    col_weight = np.exp(-((dx / rx) ** 2))  # (n, W)
+    row_weight = np.exp(-(((wy[:, 0][None, :] - y) / ry) ** 2))  # (n, H)
+    image += np.einsum("nh,nw,nc->hwc", row_weight, col_weight, bg.blobs[:, 4:], optimize=True)
+    kx, ky, ph, amp = (bg.waves[:, k : k + 1] for k in range(4))
+    ax, ay = kx * wx[None, :], ky * wy[:, 0][None, :] + ph  # (k, W), (k, H)
+    texture = (amp * np.sin(ay)).T @ np.cos(ax) + (amp * np.cos(ay)).T @ np.sin(ax)
     grain_rows = np.clip(np.rint(wy).astype(int) + 4, 0, bg.grain.shape[0] - 1)
     texture += bg.grain[grain_rows, np.floor(wx).astype(int) % bg.period]
     image += (texture * (0.35 + 0.65 * is_ground[..., 0]))[..., None]
-    return image
+    return np.clip(image, 0.0, 255.0, out=image)
 
 
 def _object_geometry(scene: _Scene, t: int) -> tuple[float, float, float, float]:
@@ -333,10 +339,4 @@ def _object_pixels(obj: _Object, u: np.ndarray, v: np.ndarray, mask: np.ndarray)
 def _inner(mask: np.ndarray) -> np.ndarray:
     """Mask pixels whose four neighbours are all in the mask."""
     padded = np.pad(mask, 1)
-    return (
-        mask
-        & padded[:-2, 1:-1]
-        & padded[2:, 1:-1]
-        & padded[1:-1, :-2]
-        & padded[1:-1, 2:]
-    )
+    return mask & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]

@@ -1,7 +1,5 @@
 """The Residual-INR codec end to end: modes, stored quality, resizing, bad input."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -14,7 +12,6 @@ from rinr_core.frames import Frame
 from rinr_core.metrics import frame_psnrs
 from rinr_core.synthetic import generate_sequence
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 METRIC_KEYS = {"bytes", "psnr_full", "psnr_object", "psnr_background", "mode", "width", "height", "macs_per_pixel"}
 
 
@@ -98,13 +95,9 @@ def test_paper_preset_uses_paper_architectures(frame):
     assert result.metrics["macs_per_pixel"] > 7196
 
 
-@pytest.mark.shared_data
-def test_paper_central_result_on_a_real_frame():
+def test_paper_central_result_on_a_real_frame(seq_dir):
     """Residual encoding wins on the object: QRE >> BS at no more bytes, and RE > DE."""
-    seq = SHARED / "Crossing"
-    if not seq.is_dir():
-        pytest.skip("../shared/data/Crossing is absent")
-    frame = load_sequence(seq, limit=1, max_side=96).frames[0]
+    frame = load_sequence(seq_dir("Crossing"), limit=1, max_side=96).frames[0]
     m = {mode: encode_frame(frame, CodecSettings(mode=mode, steps=200)).metrics for mode in ("bs", "de", "re", "qre")}
     assert m["qre"]["bytes"] <= m["bs"]["bytes"]
     assert m["qre"]["psnr_object"] > m["bs"]["psnr_object"] + 6

@@ -1,0 +1,45 @@
+"""Shared pytest fixtures: the real sequences in ../shared/data and small generated frames."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from rinr_core.frames import Frame
+from rinr_core.synthetic import generate_sequence
+
+SHARED_DATA = (Path(__file__).parents[1] / ".." / "shared" / "data").resolve()
+
+# Tests fit many tiny networks: one thread avoids oversubscribing the CPU (CI has 2 cores,
+# shared with Ray workers in the simulation tests) and keeps timings predictable.
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The folder of real sequences (``../shared/data``); skips the test when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data folder {SHARED_DATA} is absent (only on machines with ../shared)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def seq_dir(shared_data: Path) -> Callable[[str], Path]:
+    """Function ``name -> Path`` of one real sequence; skips the test when it is absent."""
+
+    def find(name: str) -> Path:
+        folder = shared_data / name
+        if not folder.is_dir():
+            pytest.skip(f"real sequence {name!r} is absent from {shared_data}")
+        return folder
+
+    return find
+
+
+@pytest.fixture
+def synthetic_frames() -> list[Frame]:
+    """Eight small generated frames (64x48, seed 0) with exact boxes."""
+    return generate_sequence(8, width=64, height=48, seed=0)
