@@ -14,6 +14,7 @@ from pathlib import Path
 from PIL import Image
 
 from rinr_core.cli_plan import add_parser as add_plan_parser
+from rinr_core.cli_sequence import add_parser as add_sequence_parsers
 from rinr_core.codec import CodecSettings, encode_frame
 from rinr_core.container import MODES
 from rinr_core.datasets import load_sequence
@@ -164,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench_speed, max_side=96, steps=300)
 
     add_plan_parser(sub)
+    add_sequence_parsers(sub)
     return parser
 
 

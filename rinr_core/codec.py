@@ -146,17 +146,19 @@ def fit_settings_for(preset: Preset, role: int, mode: str, settings: CodecSettin
                        target_psnr=settings.target_psnr, warmup_steps=warmup)
 
 
-def _store(params: SirenParams, role: int, bits: int, scale: float) -> StoredInr:
+def store_inr(params: SirenParams, role: int, bits: int, scale: float) -> StoredInr:
+    """Quantize one fitted SIREN (batch of 1) to ``bits`` bits as a container record."""
     tensors = [quantize_tensor(t[0], bits) for t in params.tensors()]
     return StoredInr(role=role, arch=params.arch, bits=bits, scale=float(np.float32(scale)), tensors=tensors)
 
 
-def _to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
+def to_float_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
+    """``uint8`` pixels -> float32 tensor in ``[0, 1]`` on ``device``."""
     return torch.tensor(image, device=device, dtype=torch.float32) / 255.0
 
 
 @dataclass
-class _Job:
+class FitJob:
     """One INR to fit: its architecture, sample coordinates and targets, and a warm start."""
 
     arch: SirenArch
@@ -166,7 +168,7 @@ class _Job:
     init: SirenParams | None
 
 
-def _run_jobs(jobs: list[_Job], cold: FitSettings, warm: FitSettings, seed: int) -> list[tuple[SirenParams, int]]:
+def run_fit_jobs(jobs: list[FitJob], cold: FitSettings, warm: FitSettings, seed: int) -> list[tuple[SirenParams, int]]:
     """Fit all jobs, batching those with one architecture and start kind; (params, steps) each."""
     out: list[tuple[SirenParams, int] | None] = [None] * len(jobs)
     groups: dict[tuple, list[int]] = defaultdict(list)
@@ -247,11 +249,11 @@ def _encode_batch(frames: Sequence[Frame], settings: CodecSettings, preset: Pres
     for f, key in zip(frames, chain, strict=True):
         grid = grids.setdefault((f.height, f.width), grid_coords(f.height, f.width, device))
         init = None if state is None else state.background_init(key, f.image, frame_arch)
-        target = _to_tensor(f.image, device).reshape(-1, 3) * 2 - 1
-        jobs.append(_Job(frame_arch, grid, target, 0.5, init))
+        target = to_float_tensor(f.image, device).reshape(-1, 3) * 2 - 1
+        jobs.append(FitJob(frame_arch, grid, target, 0.5, init))
     fits = [fit_settings_for(preset, ROLE_FRAME, mode, settings, w) for w in (False, True)]
-    bg = _run_jobs(jobs, *fits, settings.seed)
-    stored_bg = [_store(p, ROLE_FRAME, fits[0].bits, 1.0) for p, _ in bg]
+    bg = run_fit_jobs(jobs, *fits, settings.seed)
+    stored_bg = [store_inr(p, ROLE_FRAME, fits[0].bits, 1.0) for p, _ in bg]
     steps = [{"steps_background": n, "warm_background": j.init is not None} for (_, n), j in zip(bg, jobs, strict=True)]
 
     obj: list[tuple[SirenParams, int] | None] = [None] * len(frames)
@@ -261,21 +263,21 @@ def _encode_batch(frames: Sequence[Frame], settings: CodecSettings, preset: Pres
         jobs = []
         for f, key, stored in zip(frames, chain, stored_bg, strict=True):
             x, y, w, h = f.box
-            crop = _to_tensor(f.image[y : y + h, x : x + w], device).reshape(-1, 3)
+            crop = to_float_tensor(f.image[y : y + h, x : x + w], device).reshape(-1, 3)
             arch = preset.object_arch(w * h)
             init = None if state is None else state.object_init(key, arch)
             coords = grid_coords(h, w, device)
             if role == ROLE_OBJECT_DIRECT:
-                jobs.append(_Job(arch, coords, crop * 2 - 1, 0.5, init))
+                jobs.append(FitJob(arch, coords, crop * 2 - 1, 0.5, init))
                 continue
             # The residual is taken against the background exactly as the decoder will render it.
             seen = (evaluate_grid(stored_to_params([stored], device), f.height, f.width)[0] + 1) * 0.5
             residual = crop - seen[y : y + h, x : x + w].reshape(-1, 3)
             q = float(np.float32(max(float(residual.abs().max()), 1.0 / 255)))
-            jobs.append(_Job(arch, coords, residual / q, q, init))
+            jobs.append(FitJob(arch, coords, residual / q, q, init))
         fits = [fit_settings_for(preset, role, mode, settings, w) for w in (False, True)]
-        obj = _run_jobs(jobs, *fits, settings.seed + 1)  # type: ignore[assignment]
-        stored_obj = [_store(p, role, fits[0].bits, j.scale) for (p, _), j in zip(obj, jobs, strict=True)]
+        obj = run_fit_jobs(jobs, *fits, settings.seed + 1)  # type: ignore[assignment]
+        stored_obj = [store_inr(p, role, fits[0].bits, j.scale) for (p, _), j in zip(obj, jobs, strict=True)]
         for s, (_, n), j in zip(steps, obj, jobs, strict=True):  # type: ignore[misc]
             s.update(steps_object=n, warm_object=j.init is not None)
 

@@ -97,7 +97,7 @@ def pack(payload: RinrPayload) -> bytes:
     return body + _CRC.pack(zlib.crc32(body))
 
 
-class _Reader:
+class Reader:
     """Bounds-checked reader: running past the end raises TruncatedPayloadError."""
 
     def __init__(self, data: bytes):
@@ -119,7 +119,7 @@ class _Reader:
 
 def _parse(body: bytes) -> RinrPayload:
     """Parse everything but the checksum; raises on structural problems."""
-    r = _Reader(body)
+    r = Reader(body)
     _, _, mode_i, _, n_inrs, width, height, bx, by, bw, bh = r.unpack(_HEADER)
     if mode_i >= len(MODES):
         raise MalformedPayloadError(f"unknown mode index {mode_i} in .rinr header")

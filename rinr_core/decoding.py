@@ -58,7 +58,7 @@ def evaluate_grid(params: SirenParams, height: int, width: int, *, memory_mb: fl
     return out.reshape(params.batch, height, width, -1)
 
 
-def _batches(count: int, samples: int, width: int, memory_mb: float) -> list[range]:
+def balanced_batches(count: int, samples: int, width: int, memory_mb: float) -> list[range]:
     """Split ``count`` networks into balanced batches whose outputs fit the memory budget."""
     per_item_mb = samples * max(width, 3) * 4 / 2**20
     size = max(1, int(memory_mb // max(per_item_mb, 1e-9)))
@@ -87,7 +87,7 @@ def render_payloads(payloads: Sequence[RinrPayload], device: str | torch.device 
                 object_groups[inr.arch.key].append((i, inr))
 
     for (_, h, w), members in frame_groups.items():
-        for batch in _batches(len(members), h * w, members[0][1].arch.width, memory_mb):
+        for batch in balanced_batches(len(members), h * w, members[0][1].arch.width, memory_mb):
             chosen = [members[k] for k in batch]
             out = evaluate_grid(stored_to_params([inr for _, inr in chosen], dev), h, w, memory_mb=memory_mb)
             for k, (i, _) in enumerate(chosen):
@@ -96,7 +96,7 @@ def render_payloads(payloads: Sequence[RinrPayload], device: str | torch.device 
     for members in object_groups.values():
         sizes = [payloads[i].box[2] * payloads[i].box[3] for i, _ in members]
         order = sorted(range(len(members)), key=lambda k: sizes[k])  # similar sizes pad least
-        for batch in _batches(len(order), max(sizes), members[0][1].arch.width, memory_mb):
+        for batch in balanced_batches(len(order), max(sizes), members[0][1].arch.width, memory_mb):
             chosen = [members[order[k]] for k in batch]
             n_max = max(payloads[i].box[2] * payloads[i].box[3] for i, _ in chosen)
             coords = torch.zeros(len(chosen), n_max, 2, device=dev)

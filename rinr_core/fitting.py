@@ -80,7 +80,8 @@ class FitReport:
     # when QAT ran, else of the float weights)
 
 
-def _lr_factor(schedule: str, step: int, total: int, warmup: int = 0) -> float:
+def lr_factor(schedule: str, step: int, total: int, warmup: int = 0) -> float:
+    """Learning-rate multiplier at ``step`` of ``total``: linear warm-up, then cosine to 1%."""
     ramp = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
     if schedule == "constant" or total <= 1:
         return ramp
@@ -152,7 +153,7 @@ def fit_sirens(
 
     for step in range(settings.steps):
         for group in optimizer.param_groups:
-            group["lr"] = settings.lr * _lr_factor(settings.schedule, step, settings.steps, settings.warmup_steps)
+            group["lr"] = settings.lr * lr_factor(settings.schedule, step, settings.steps, settings.warmup_steps)
         mse = _masked_mse(siren_forward(work, coords), targets, mask)
         if target is not None and step % settings.check_every == 0:
             reached = (_psnr_db(mse.detach(), scale) >= target) & ~done
@@ -173,7 +174,7 @@ def fit_sirens(
         qat_opt = torch.optim.Adam(tensors, lr=settings.lr * settings.qat_lr_scale, foreach=True)
         for step in range(settings.qat_steps):
             for group in qat_opt.param_groups:
-                group["lr"] = settings.lr * settings.qat_lr_scale * _lr_factor("cosine", step, settings.qat_steps)
+                group["lr"] = settings.lr * settings.qat_lr_scale * lr_factor("cosine", step, settings.qat_steps)
             qlayers = [(fake_quantize(w, bits), fake_quantize(b, bits)) for w, b in work.layers]
             mse = _masked_mse(siren_forward(work, coords, qlayers), targets, mask)
             qat_opt.zero_grad(set_to_none=True)
