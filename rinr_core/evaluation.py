@@ -23,8 +23,10 @@ from rinr_core.decoding import decode_many
 from rinr_core.errors import ConfigError
 from rinr_core.frames import Frame
 from rinr_core.images import resize_frame
+from rinr_core.sequence import SequenceSettings, decode_sequence, encode_sequence
 
-ALL_MODES = (*MODES, *CLASSIC_CODECS)
+SEQUENCE_MODES = ("res-nerv", "nerv")  # one NeRV for the whole sequence (+ object residuals)
+ALL_MODES = (*MODES, *SEQUENCE_MODES, *CLASSIC_CODECS)
 SUMMARY_KEYS = ("bytes", "bpp", "psnr_full", "psnr_object", "psnr_background")
 
 
@@ -63,8 +65,13 @@ class Evaluation:
 
 
 def evaluate(frames: Sequence[Frame], modes: Sequence[str], settings: CodecSettings, *,
-             classic_quality: int = 75, progress: bool = False) -> Evaluation:
-    """Encode ``frames`` with every mode in ``modes`` and measure each on its real bytes."""
+             classic_quality: int = 75, progress: bool = False,
+             sequence_settings: SequenceSettings | None = None) -> Evaluation:
+    """Encode ``frames`` with every mode in ``modes`` and measure each on its real bytes.
+
+    ``res-nerv``/``nerv`` encode the frames as one sequence (bytes amortized per frame) and
+    share one NeRV fit; ``sequence_settings`` tunes them.
+    """
     modes = parse_modes(modes)
     frames = [resize_frame(f, settings.max_side) for f in frames]
     ev = Evaluation(frames=frames)
@@ -78,6 +85,15 @@ def evaluate(frames: Sequence[Frame], modes: Sequence[str], settings: CodecSetti
             ev.rows.append({"frame": f.name, **r.metrics, "setting": settings.preset})
         if mode == "qre":
             budgets = [r.metrics["bytes"] for r in results]
+    background = None
+    for mode in (m for m in SEQUENCE_MODES if m in modes):
+        seq = replace(sequence_settings or SequenceSettings(device=settings.device, seed=settings.seed),
+                      codec=mode, max_side=None)
+        result = encode_sequence(frames, seq, background=background)
+        background = result.background
+        ev.decoded[mode] = decode_sequence(result.payload, device=settings.device)
+        for f, m in zip(frames, result.metrics, strict=True):
+            ev.rows.append({"frame": f.name, **m, "setting": seq.nerv_preset})
     for codec in (m for m in modes if m in CLASSIC_CODECS):
         ev.decoded[codec] = []
         for i, f in enumerate(frames):
