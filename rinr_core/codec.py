@@ -48,7 +48,7 @@ from rinr_core.frames import Frame
 from rinr_core.images import resize_frame
 from rinr_core.metrics import bits_per_pixel, frame_psnrs
 from rinr_core.presets import DEFAULT_PRESET, Preset, get_preset
-from rinr_core.quantize import quantize_tensor
+from rinr_core.quantize import quantize_tensor, tensor_bit_widths
 from rinr_core.siren import SirenArch, SirenParams, grid_coords, init_siren
 from rinr_core.warmstart import WarmState
 
@@ -142,13 +142,16 @@ def fit_settings_for(preset: Preset, role: int, mode: str, settings: CodecSettin
         lr, warmup = lr * settings.warm_lr_scale, min(10, steps // 4)
     bits = _bits_for(preset, mode, role)
     qat = int(round(preset.qat_fraction * steps)) if mode == "qre" else 0
+    first = preset.first_layer_bits if mode == "qre" else None
     return FitSettings(steps=steps, lr=lr, schedule=preset.schedule, qat_steps=qat, bits=bits,
-                       target_psnr=settings.target_psnr, warmup_steps=warmup)
+                       first_layer_bits=first, target_psnr=settings.target_psnr, warmup_steps=warmup)
 
 
-def store_inr(params: SirenParams, role: int, bits: int, scale: float) -> StoredInr:
-    """Quantize one fitted SIREN (batch of 1) to ``bits`` bits as a container record."""
-    tensors = [quantize_tensor(t[0], bits) for t in params.tensors()]
+def store_inr(params: SirenParams, role: int, bits: int, scale: float,
+              first_layer_bits: int | None = None) -> StoredInr:
+    """Quantize one fitted SIREN (batch of 1) to ``bits`` bits (first layer: ``first_layer_bits``)."""
+    widths = tensor_bit_widths(len(params.layers), bits, first_layer_bits)
+    tensors = [quantize_tensor(t[0], b) for t, b in zip(params.tensors(), widths, strict=True)]
     return StoredInr(role=role, arch=params.arch, bits=bits, scale=float(np.float32(scale)), tensors=tensors)
 
 
@@ -253,7 +256,7 @@ def _encode_batch(frames: Sequence[Frame], settings: CodecSettings, preset: Pres
         jobs.append(FitJob(frame_arch, grid, target, 0.5, init))
     fits = [fit_settings_for(preset, ROLE_FRAME, mode, settings, w) for w in (False, True)]
     bg = run_fit_jobs(jobs, *fits, settings.seed)
-    stored_bg = [store_inr(p, ROLE_FRAME, fits[0].bits, 1.0) for p, _ in bg]
+    stored_bg = [store_inr(p, ROLE_FRAME, fits[0].bits, 1.0, fits[0].first_layer_bits) for p, _ in bg]
     steps = [{"steps_background": n, "warm_background": j.init is not None} for (_, n), j in zip(bg, jobs, strict=True)]
 
     obj: list[tuple[SirenParams, int] | None] = [None] * len(frames)
@@ -277,7 +280,8 @@ def _encode_batch(frames: Sequence[Frame], settings: CodecSettings, preset: Pres
             jobs.append(FitJob(arch, coords, residual / q, q, init))
         fits = [fit_settings_for(preset, role, mode, settings, w) for w in (False, True)]
         obj = run_fit_jobs(jobs, *fits, settings.seed + 1)  # type: ignore[assignment]
-        stored_obj = [store_inr(p, role, fits[0].bits, j.scale) for (p, _), j in zip(obj, jobs, strict=True)]
+        stored_obj = [store_inr(p, role, fits[0].bits, j.scale, fits[0].first_layer_bits)
+                      for (p, _), j in zip(obj, jobs, strict=True)]
         for s, (_, n), j in zip(steps, obj, jobs, strict=True):  # type: ignore[misc]
             s.update(steps_object=n, warm_object=j.init is not None)
 

@@ -13,8 +13,8 @@ Layout (little-endian), version 1::
     n_inrs x INR record:
         role   u8   0 frame (background / baseline), 1 object residual, 2 object direct
         depth  u8, width u16, in u8, out u8, w0 f32, bits u8, scale f32
-        per tensor (W0, b0, W1, b1, ...): lo f32, step f32
-        codes       packed `bits`-bit integers of every tensor, in order
+        per tensor (W0, b0, W1, b1, ...): bits u8, lo f32, step f32
+        per tensor: its codes packed at its bit width (byte-aligned per tensor)
     crc32      u32  of every byte before it
 
 :func:`pack` and :func:`unpack` are exact inverses. :func:`unpack` never returns garbage: a
@@ -48,7 +48,7 @@ ROLES = (ROLE_FRAME, ROLE_OBJECT_RESIDUAL, ROLE_OBJECT_DIRECT)
 
 _HEADER = struct.Struct("<4sBBBBHH4H")
 _INR = struct.Struct("<BBHBBfBf")
-_QPARAM = struct.Struct("<ff")
+_QPARAM = struct.Struct("<Bff")
 _CRC = struct.Struct("<I")
 
 
@@ -91,8 +91,8 @@ def pack(payload: RinrPayload) -> bytes:
         shapes = _tensor_shapes(a)
         if [t.shape for t in inr.tensors] != shapes:
             raise MalformedPayloadError(f"tensor shapes do not match architecture {a}")
-        parts.extend(_QPARAM.pack(t.lo, t.step) for t in inr.tensors)
-        parts.append(pack_bits(np.concatenate([t.codes for t in inr.tensors]), inr.bits))
+        parts.extend(_QPARAM.pack(t.bits, t.lo, t.step) for t in inr.tensors)
+        parts.extend(pack_bits(t.codes, t.bits) for t in inr.tensors)
     body = b"".join(parts)
     return body + _CRC.pack(zlib.crc32(body))
 
@@ -138,13 +138,13 @@ def _parse(body: bytes) -> RinrPayload:
             raise MalformedPayloadError(f"invalid INR architecture: {exc}") from exc
         shapes = _tensor_shapes(arch)
         qparams = [r.unpack(_QPARAM) for _ in shapes]
-        count = sum(int(np.prod(s)) for s in shapes)
-        codes = unpack_bits(r.take(packed_size(count, bits)), count, bits)
-        tensors, offset = [], 0
-        for shape, (lo, step) in zip(shapes, qparams, strict=True):
+        tensors = []
+        for shape, (tbits, lo, step) in zip(shapes, qparams, strict=True):
+            if not (2 <= tbits <= 16):
+                raise MalformedPayloadError(f"invalid tensor bit width {tbits}")
             n = int(np.prod(shape))
-            tensors.append(QuantTensor(codes[offset : offset + n], lo, step, shape, bits))
-            offset += n
+            codes = unpack_bits(r.take(packed_size(n, tbits)), n, tbits)
+            tensors.append(QuantTensor(codes, lo, step, shape, tbits))
         inrs.append(StoredInr(role, arch, bits, scale, tensors))
     if r.pos != len(body):
         raise MalformedPayloadError(f"{len(body) - r.pos} unexpected bytes after the last INR")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from rinr_core.errors import ConfigError
-from rinr_core.quantize import check_bits, fake_quantize
+from rinr_core.quantize import check_bits, fake_quantize, tensor_bit_widths
 from rinr_core.siren import SirenParams, siren_forward
 
 
@@ -37,8 +37,9 @@ class FitSettings:
         ``"cosine"`` (decay to 1% of ``lr``) or ``"constant"``.
     qat_steps
         Extra steps through fake-quantized weights at ``qat_lr_scale * lr`` (needs ``bits``).
-    bits
-        Bit width the weights will be stored at (enables QAT when ``qat_steps > 0``).
+    bits, first_layer_bits
+        Bit widths the weights will be stored at (enables QAT when ``qat_steps > 0``); see
+        :func:`rinr_core.quantize.tensor_bit_widths`.
     target_psnr
         Stop a network once its PSNR (pixel domain, peak 1) reaches this many dB (one value for
         all networks, or one per network).
@@ -54,6 +55,7 @@ class FitSettings:
     qat_lr_scale: float = 0.1
     warmup_steps: int = 0
     bits: int | None = None
+    first_layer_bits: int | None = None
     target_psnr: float | Sequence[float] | None = None
     check_every: int = 25
 
@@ -78,6 +80,12 @@ class FitReport:
     steps_run: list[int]  # float-phase steps each network actually took
     psnr: list[float]  # final PSNR (pixel domain, peak 1, of the weights as they will be stored
     # when QAT ran, else of the float weights)
+
+
+def _fake_quantized(params: SirenParams, settings: FitSettings) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    widths = tensor_bit_widths(len(params.layers), settings.bits, settings.first_layer_bits)  # type: ignore[arg-type]
+    return [(fake_quantize(w, widths[2 * i]), fake_quantize(b, widths[2 * i + 1]))
+            for i, (w, b) in enumerate(params.layers)]
 
 
 def lr_factor(schedule: str, step: int, total: int, warmup: int = 0) -> float:
@@ -170,13 +178,11 @@ def fit_sirens(
                     t[done] = f[done]
 
     if settings.qat_steps:
-        bits = settings.bits
         qat_opt = torch.optim.Adam(tensors, lr=settings.lr * settings.qat_lr_scale, foreach=True)
         for step in range(settings.qat_steps):
             for group in qat_opt.param_groups:
                 group["lr"] = settings.lr * settings.qat_lr_scale * lr_factor("cosine", step, settings.qat_steps)
-            qlayers = [(fake_quantize(w, bits), fake_quantize(b, bits)) for w, b in work.layers]
-            mse = _masked_mse(siren_forward(work, coords, qlayers), targets, mask)
+            mse = _masked_mse(siren_forward(work, coords, _fake_quantized(work, settings)), targets, mask)
             qat_opt.zero_grad(set_to_none=True)
             mse.sum().backward()
             qat_opt.step()
@@ -184,7 +190,7 @@ def fit_sirens(
     with torch.no_grad():
         layers = work.layers
         if settings.qat_steps:
-            layers = [(fake_quantize(w, settings.bits), fake_quantize(b, settings.bits)) for w, b in layers]
+            layers = _fake_quantized(work, settings)
         mse = _masked_mse(siren_forward(work, coords, layers), targets, mask)
         final_psnr = _psnr_db(mse, scale).tolist()
     return FitReport(params=work.detach(), steps_run=steps_run, psnr=final_psnr)

@@ -129,7 +129,7 @@ def inr_payload_bytes(codec: str, box_area: int, *, preset: str = DEFAULT_PRESET
         StoredInr,
         pack,
     )
-    from rinr_core.quantize import QuantTensor
+    from rinr_core.quantize import QuantTensor, tensor_bit_widths
 
     mode = CODEC_MODES.get(codec, codec)
     if mode is None:
@@ -145,9 +145,12 @@ def inr_payload_bytes(codec: str, box_area: int, *, preset: str = DEFAULT_PRESET
         roles.append((role, chosen.object_arch(box_area)))
     inrs = []
     for role, arch in roles:
-        bits = fit_settings_for(chosen, role, mode, settings, warm=False).bits
-        tensors = [QuantTensor(np.zeros(int(np.prod(s)), np.uint32), 0.0, 1.0, s, bits)
-                   for o, i in arch.layer_shapes for s in ((o, i), (o,))]
+        fit = fit_settings_for(chosen, role, mode, settings, warm=False)
+        shapes = [s for o, i in arch.layer_shapes for s in ((o, i), (o,))]
+        widths = tensor_bit_widths(len(arch.layer_shapes), fit.bits, fit.first_layer_bits)
+        tensors = [QuantTensor(np.zeros(int(np.prod(s)), np.uint32), 0.0, 1.0, s, b)
+                   for s, b in zip(shapes, widths, strict=True)]
+        bits = fit.bits
         inrs.append(StoredInr(role, arch, bits, 1.0, tensors))
     return len(pack(RinrPayload(mode, 1, 1, (0, 0, 1, 1), inrs)))
 

@@ -22,7 +22,7 @@ class Preset:
     description: str
     background: SirenArch
     object_tiers: tuple[tuple[int, SirenArch], ...]  # (box area upper bound, exclusive; arch)
-    baseline: SirenArch  # BS mode: one INR for the whole frame
+    baseline: SirenArch  # BS mode: one INR for the whole frame, about background + object in size
     steps: int
     object_steps: int
     lr: float
@@ -32,6 +32,7 @@ class Preset:
     background_bits: int = 8  # QRE
     object_bits: int = 16  # QRE
     float_bits: int = 16  # storage of the unquantized ablations (BS, BE, DE, RE)
+    first_layer_bits: int | None = None  # QRE: keep the coordinate layer at this width
 
     def object_arch(self, box_area: int) -> SirenArch:
         """The object INR architecture for a box of ``box_area`` pixels (the paper's tiers)."""
@@ -58,7 +59,7 @@ PRESETS: dict[str, Preset] = {
         description="Residual-INR paper: background 10x28, w0 30, Adam 2e-4 cosine, 10k steps",
         background=SirenArch(10, 28),
         object_tiers=_PAPER_TIERS,
-        baseline=SirenArch(10, 28),
+        baseline=SirenArch(10, 30),
         steps=10_000,
         object_steps=10_000,
         lr=2e-4,
@@ -66,15 +67,16 @@ PRESETS: dict[str, Preset] = {
     ),
     "fast": Preset(
         name="fast",
-        description="rinr default: background 4x28 (<2.5k MACs/px), lr 1e-3 (object 3e-3) cosine, 1.5k/1k steps + 10% QAT",
+        description="rinr default: background 4x28 (<2.5k MACs/px), lr 1e-3 (object 3e-3) cosine, 1.5k/1k steps + 10% QAT, first layer 16-bit",
         background=SirenArch(4, 28),
         object_tiers=_PAPER_TIERS,
-        baseline=SirenArch(4, 28),
+        baseline=SirenArch(4, 32),
         steps=1500,
         object_steps=1000,
         lr=1e-3,
         object_lr=3e-3,
         qat_fraction=0.1,
+        first_layer_bits=16,
     ),
 }
 

@@ -304,11 +304,12 @@ def test_default_payload_sizes_come_from_the_container_layout():
     # Execute
     sizes = default_payload_bytes()
 
-    # Assert: header 20 + per INR 15 + 8 per tensor + packed codes + crc 4 (fast preset:
-    # background 4x28 = 2607 weights, 10 tensors; object tier 5x17 = 1329 weights, 12 tensors)
+    # Assert: header 20 + per INR 15 + 9 per tensor + packed codes + crc 4 (fast preset:
+    # background 4x28 = 2607 weights at 8 bit, its first layer's 84 at 16, 10 tensors; object
+    # tier 5x17 = 1329 weights at 16 bit, 12 tensors; BS 4x32 = 3363 weights at 16 bit)
     assert sizes["jpeg"] == DEFAULT_JPEG_BYTES
-    assert sizes["residual-inr"] == 20 + (15 + 80 + 2607) + (15 + 96 + 2 * 1329) + 4 == 5495
-    assert sizes["rapid-inr"] == 20 + (15 + 80 + 2 * 2607) + 4 == 5333
+    assert sizes["residual-inr"] == 20 + (15 + 90 + 2607 + 84) + (15 + 108 + 2 * 1329) + 4 == 5601
+    assert sizes["rapid-inr"] == 20 + (15 + 90 + 2 * 3363) + 4 == 6855
     assert inr_payload_bytes("residual-inr", 500) < inr_payload_bytes("residual-inr", DEFAULT_BOX_AREA)
     with pytest.raises(ConfigError, match="JPEG"):
         inr_payload_bytes("jpeg", 100)
