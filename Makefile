@@ -21,9 +21,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/rd.py
 	$(PY) bench/codec_speed.py
+	$(PY) bench/placement.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check rinr_core fog edge bench tests
+	$(VENV)/bin/ruff check rinr_core fog edge deploy bench tests
 
 clean-runs:
 	rm -rf runs .flwr

@@ -11,13 +11,19 @@ Handlers (message type -> handler):
 Every reply carries the node's report (``"node"``: its key and the frames it holds), which is
 how the fog knows what to send it next. An exception in a handler becomes an error reply
 that the fog logs and skips; the node's state on disk is unchanged by a failed step.
+
+On the Deployment Engine a SuperNode may set its own ``data``, ``device`` and ``edge-dir``
+with ``flower-supernode --node-config`` (see :func:`node_of`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 from flwr.app import Context, Message, RecordDict
 from flwr.clientapp import ClientApp
 
+from edge.config import node_run_config
 from edge.node import EdgeNode
 from edge.records import (
     content_to_deliveries,
@@ -32,6 +38,21 @@ from edge.records import (
 app = ClientApp()
 
 
+def node_of(context: Context) -> EdgeNode:
+    """The edge node of ``context``, with the SuperNode's own settings from its ``node_config``.
+
+    ``data``, ``device`` and ``edge-dir`` in ``node_config`` (``flower-supernode --node-config``)
+    override the run's values. A node given its own ``data`` folder (its camera's frames) uses
+    all of that folder's frames: it is not split with other nodes by partition id.
+    """
+    local = dataclasses.replace(
+        context, run_config=node_run_config(context.run_config, context.node_config))
+    node = EdgeNode.from_context(local)
+    if str(context.node_config.get("data", "")).strip():
+        node.partition_id, node.num_partitions = 0, 1
+    return node
+
+
 def _round(msg: Message) -> int:
     return int(read_round(msg.content)["round"])
 
@@ -39,7 +60,7 @@ def _round(msg: Message) -> int:
 @app.query("collect")
 def collect(msg: Message, context: Context) -> Message:
     """Reply with the node's frames that the fog does not have yet."""
-    node = EdgeNode.from_context(context)
+    node = node_of(context)
     server_round = _round(msg)
     uploads = node.collect(server_round, read_ack(msg.content))
     return Message(uploads_to_content(uploads, node.report(server_round)), reply_to=msg)
@@ -48,7 +69,7 @@ def collect(msg: Message, context: Context) -> Message:
 @app.query("broadcast")
 def broadcast(msg: Message, context: Context) -> Message:
     """Store the delivered frames; reply with what was stored and what is held."""
-    node = EdgeNode.from_context(context)
+    node = node_of(context)
     server_round = _round(msg)
     report = node.receive(server_round, content_to_deliveries(msg.content), read_ack(msg.content))
     return Message(RecordDict({"node": report.to_record()}), reply_to=msg)
@@ -57,7 +78,7 @@ def broadcast(msg: Message, context: Context) -> Message:
 @app.train()
 def train(msg: Message, context: Context) -> Message:
     """Fine-tune on own + received frames; reply with metrics (and weights when asked)."""
-    node = EdgeNode.from_context(context)
+    node = node_of(context)
     server_round = _round(msg)
     records = msg.content.array_records
     init = record_to_weights(records["weights"]) if "weights" in records else None
@@ -72,7 +93,7 @@ def train(msg: Message, context: Context) -> Message:
 @app.evaluate()
 def evaluate(msg: Message, context: Context) -> Message:
     """Evaluate the fog's weights on the node's held-out original JPEGs."""
-    node = EdgeNode.from_context(context)
+    node = node_of(context)
     server_round = _round(msg)
     metrics = node.evaluate(server_round, record_to_weights(msg.content.array_records["weights"]))
     content = RecordDict({"metrics": metrics_to_record(metrics),
