@@ -16,14 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rinr_core.errors import ConfigError
+from rinr_core.placement import AGGREGATIONS, CODEC_MODES, RUNTIME_PLACEMENTS
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from edge.yolo import TrainSettings
 
-CODEC_MODES = {"jpeg": None, "rapid-inr": "bs", "residual-inr": "qre"}
-"""Run codec name -> ``rinr_core`` codec mode (``None``: relay the original JPEG bytes)."""
-AGGREGATIONS = ("independent", "fedavg")
-PLACEMENTS = ("edge", "fog")
+AUTO = "auto"
+"""The ``placement`` that lets the placement model choose (``rinr_core.placement``)."""
+PLACEMENTS = (*RUNTIME_PLACEMENTS, AUTO)
+"""``edge`` and ``fog`` run as asked; ``auto`` becomes one of them after round 1's collect."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,9 @@ KEYS: tuple[Key, ...] = (
     # training
     Key("train", True, "Train YOLOv8 each round; `false` moves and measures data only."),
     Key("placement", "edge",
-        "Where YOLOv8 trains: `edge` (INRs are broadcast) or `fog` (weights are broadcast)."),
+        "Where YOLOv8 trains: `edge` (INRs are broadcast), `fog` (weights are broadcast) or "
+        "`auto` (the placement model picks after round 1's collect, from the sizes measured in "
+        "the run; the report says why)."),
     Key("aggregation", "independent",
         "Edge models: `independent` local models or `fedavg` of YOLO weights."),
     Key("model", "yolov8n.yaml", "Model YAML (trained from scratch) or path of a local .pt file."),
@@ -181,7 +184,7 @@ class RuntimeConfig:
             shown = ", ".join(f"{n}={getattr(self, n.replace('-', '_'))!r}" for n in bad)
             raise ConfigError(
                 f"invalid run_config values: {shown}; see the configuration table in the "
-                "README (codec: jpeg|rapid-inr|residual-inr, placement: edge|fog, "
+                "README (codec: jpeg|rapid-inr|residual-inr, placement: edge|fog|auto, "
                 "aggregation: independent|fedavg, val-every >= 2, sizes >= 16 px)"
             )
 
@@ -258,3 +261,17 @@ def config_table_markdown() -> str:
         default = default.replace("'", '"')
         rows.append(f"| `{key.name}` | `{default}` | {key.help} |")
     return "\n".join(rows) + "\n"
+
+
+# --- per-node settings (Deployment Engine) -------------------------------------------------------
+
+NODE_CONFIG_KEYS = ("data", "device", "edge-dir")
+"""``run_config`` keys a SuperNode may set for itself in ``flower-supernode --node-config``
+(its camera's frame folder, its torch device, its state folder); the node's value wins."""
+
+
+def node_run_config(run_config: Mapping[str, object], node_config: Mapping[str, object]
+                    ) -> dict[str, object]:
+    """``run_config`` with the node's own values of :data:`NODE_CONFIG_KEYS` from ``node_config``."""
+    own = {key: node_config[key] for key in NODE_CONFIG_KEYS if key in node_config}
+    return {**run_config, **own}

@@ -10,7 +10,10 @@ every other message costs the same under both designs.
 
 :class:`RunReport` gathers the ledger, per-round events (frames collected, refused, encoded,
 delivered; train/evaluate metrics; errors and missing replies) and the catalog's frames, and
-writes ``report.json``, ``report.md`` and ``report.png`` to the run folder.
+writes ``report.json``, ``report.md`` and ``report.png`` to the run folder. It also keeps
+where YOLOv8 trained and why: the placement model's advice and the inputs measured in the run
+(:meth:`RunReport.set_placement`), so a report can be checked against the model
+(:func:`report_plan_inputs`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 from flwr.app import Message
 
 from edge.records import message_wire_bytes, payload_bytes
+from rinr_core.placement import PlanInputs, Recommendation, WireOverhead
 
 PHASES = ("collect", "broadcast", "train", "evaluate")
 DIRECTIONS = ("down", "up")
@@ -107,6 +111,8 @@ class RunReport:
         self.started = time.time()
         self.finished: float | None = None
         self.status = "running"
+        self.placement: dict = {"requested": self.run_config.get("placement"), "chosen": None,
+                                "round": None, "reason": "no frames were collected"}
 
     def round(self, server_round: int) -> RoundRecord:
         """The record of ``server_round`` (created on first use)."""
@@ -120,6 +126,15 @@ class RunReport:
         self.frames[frame_id] = {
             "owner": owner, "kind": kind, "jpeg_bytes": jpeg_bytes, "cached": cached,
             **{k: _finite(metrics[k]) for k in keep if k in metrics},
+        }
+
+    def set_placement(self, requested: str, chosen: str, server_round: int, reason: str,
+                      advice: Recommendation, inputs: PlanInputs) -> None:
+        """Record the placement that runs, why, and the model's advice and inputs."""
+        self.placement = {
+            "requested": requested, "chosen": chosen, "round": server_round, "reason": reason,
+            "predicted_total_bytes": round(getattr(advice, chosen).total_bytes),
+            "advice": advice.to_dict(), "inputs": asdict(inputs),
         }
 
     def error(self, server_round: int, phase: str, node: str, reason: str) -> None:
@@ -147,8 +162,11 @@ class RunReport:
             for name in ("psnr_full", "psnr_object", "psnr_background")
         }
         owners = sorted({f["owner"] for f in self.frames.values()})
+        placement = {k: self.placement.get(k) for k in ("requested", "chosen", "round", "reason",
+                                                       "predicted_total_bytes")}
         return {
             "codec": self.run_config.get("codec"),
+            "placement": placement,
             "status": self.status,
             "seconds": round((self.finished or time.time()) - self.started, 1),
             "bytes_by_phase": self.ledger.totals(),
@@ -192,6 +210,7 @@ class RunReport:
         return {
             "run_config": self.run_config,
             "summary": self.summary(),
+            "placement": self.placement,
             "rounds": [asdict(r) for _, r in sorted(self.rounds.items())],
             "frames": self.frames,
             "ledger": [asdict(e) for e in self.ledger.entries],
@@ -253,6 +272,31 @@ def load_report(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
+def plan_inputs_from_dict(given: dict) -> PlanInputs:
+    """:class:`~rinr_core.placement.PlanInputs` from its JSON form (``dataclasses.asdict``)."""
+    return PlanInputs(**{**given, "overhead": WireOverhead(**given["overhead"])})
+
+
+def report_plan_inputs(report: dict) -> PlanInputs | None:
+    """The placement model's inputs measured in a run (``None``: it collected no frames)."""
+    given = report.get("placement", {}).get("inputs")
+    return plan_inputs_from_dict(given) if given else None
+
+
+def _placement_lines(summary: dict) -> list[str]:
+    """Which placement ran and why, and the bytes the model predicted for it."""
+    placement = summary.get("placement") or {}
+    chosen = placement.get("chosen")
+    if chosen is None:
+        return [f"placement {placement.get('requested') or '-'}: undecided "
+                f"({placement.get('reason', '-')})"]
+    predicted, measured = placement["predicted_total_bytes"], summary["total_bytes"]
+    error = f"{(predicted - measured) / measured:+.1%}" if measured else "-"
+    return [f"placement {chosen} (requested {placement['requested']}): {placement['reason']}",
+            f"placement model predicted {human_bytes(predicted)} for this run, measured "
+            f"{human_bytes(measured)} (model error {error})"]
+
+
 # --- text, markdown, plot ---------------------------------------------------------------------
 
 
@@ -284,6 +328,7 @@ def format_summary(report: dict) -> str:
     s = report["summary"]
     lines = [
         f"codec {s['codec']}  status {s['status']}  {s['seconds']} s",
+        *_placement_lines(s),
         "",
         f"{'phase':<10} {'up (edge->fog)':>15} {'down (fog->edge)':>17} {'JPEG relay':>12}",
     ]
@@ -331,6 +376,10 @@ def format_markdown(report: dict) -> str:
         "",
         f"Status **{s['status']}**, {s['seconds']} s. Settings: "
         + ", ".join(f"`{k}={v}`" for k, v in sorted(rc.items())),
+        "",
+        "## Placement",
+        "",
+        *(f"{line[0].upper()}{line[1:].rstrip('.')}." for line in _placement_lines(s)),
         "",
         "## Bytes moved",
         "",

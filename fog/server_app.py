@@ -142,7 +142,11 @@ def _phase(grid: Grid, strategy: RinrStrategy, server_round: int, phase: str,
 
 
 def run_round(grid: Grid, strategy: RinrStrategy, server_round: int) -> None:
-    """Collect -> encode -> broadcast -> train -> evaluate, with the nodes that answer."""
+    """Collect -> (place) -> encode -> broadcast -> train -> evaluate, with the nodes that answer.
+
+    The placement is settled after the first collect with frames (``placement = auto``: by
+    the placement model, from the sizes measured in this run).
+    """
     start = time.perf_counter()
     config = strategy.config
     node_ids = sorted(grid.get_node_ids())
@@ -150,11 +154,12 @@ def run_round(grid: Grid, strategy: RinrStrategy, server_round: int) -> None:
                        strategy.configure_collect(server_round, node_ids))
     uploads = strategy.aggregate_collect(server_round, replies)
     alive = sorted(nid for nid in replies if strategy.keys.get(nid) in strategy.nodes)
+    placement = strategy.choose_placement(server_round, uploads, len(alive))
     outcome = strategy.encode(server_round, uploads)
     log(INFO, "[rinr] round %d encode: %d new frame(s), %d from cache, %d refused, %.1f s",
         server_round, outcome.encoded_now, outcome.cache_hits, len(outcome.rejected),
         outcome.seconds)
-    if config.placement == "edge":
+    if placement == "edge":
         _phase(grid, strategy, server_round, "broadcast", strategy.configure_broadcast,
                strategy.aggregate_broadcast, alive)
         if config.train:

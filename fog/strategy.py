@@ -6,6 +6,14 @@ batched, cached) -> **broadcast** (each node gets exactly the frames it lacks) -
 every node's held-out frames, when there is one). With ``placement = fog`` the fog trains on
 the collected JPEGs itself and only the weights travel (evaluate phase); nothing is broadcast.
 
+Placement: right after the first collect that brings frames (round 1 normally), before
+anything is encoded or broadcast, the strategy feeds the sizes measured in this run (mean
+uploaded JPEG, the codec's exact payload size for the uploaded boxes, the detector's weights,
+the nodes that replied) to the placement model (:mod:`rinr_core.placement`). With
+``placement = auto`` the model's choice is used for the rest of the run; with ``edge`` or
+``fog`` the configured placement is kept and the model's advice is only reported. Either way
+the run report says which placement ran, why, and what the model predicted it would move.
+
 Who holds what: the strategy knows each node by its stable key (``p<partition id>``), and
 trusts what a node reports holding in every reply (its store on disk) over what it was sent.
 A node that missed a round, or restarted, therefore gets exactly what it lacks when it comes
@@ -25,7 +33,7 @@ import numpy as np
 from flwr.app import Message, RecordDict
 from flwr.common.logger import log
 
-from edge.config import RuntimeConfig, yolo_settings
+from edge.config import AUTO, RuntimeConfig, yolo_settings
 from edge.records import (
     Ack,
     Delivery,
@@ -40,7 +48,9 @@ from edge.records import (
 )
 from fog.encoder import EncodedFrame, EncodeOutcome, FogEncoder
 from fog.report import RunReport
-from rinr_core.errors import RinrError
+from rinr_core.errors import InvalidBoxError, RinrError
+from rinr_core.frames import validate_box
+from rinr_core.placement import PlanInputs, Recommendation, inr_payload_bytes, recommend
 
 
 @dataclass
@@ -60,6 +70,69 @@ def ack_of(state: NodeState | None) -> Ack:
     if state is None:
         return Ack()
     return Ack(list(state.accepted), list(state.rejected), list(state.rejected.values()))
+
+
+def detector_size(config: RuntimeConfig) -> tuple[int, int]:
+    """Bytes and number of the weight arrays the run's detector sends (``edge.yolo.get_weights``)."""
+    from edge import yolo
+
+    weights = yolo.get_weights(yolo.build_model(yolo_settings(config), list(config.class_names)))
+    return yolo.weights_nbytes(weights), len(weights)
+
+
+def upload_box_area(upload: Upload) -> int | None:
+    """Pixels of an upload's object box as the codec will see it (``None``: unreadable)."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    try:
+        with Image.open(BytesIO(upload.jpeg)) as image:
+            width, height = image.size
+        _, _, w, h = validate_box(upload.box, width, height)
+    except (OSError, InvalidBoxError):
+        return None
+    return w * h
+
+
+def shared_frames_per_device(config: RuntimeConfig, round_one: float) -> float:
+    """Frames a node uploads over the run (the placement model's ``frames_per_device``).
+
+    ``round_one`` (the mean uploads per node of the first collect) when every frame comes at
+    once; else the frames captured by the last round, less the held-out ones.
+    """
+    per_round = config.frames_per_round
+    if per_round <= 0:
+        return round_one
+    captured = min(config.frames_per_node, per_round * config.num_server_rounds)
+    return float(captured - captured // config.val_every)
+
+
+def measured_plan_inputs(config: RuntimeConfig, uploads: list[Upload], devices: int,
+                         model: tuple[int, int]) -> PlanInputs:
+    """The placement model's inputs from the first uploads of this run.
+
+    ``devices`` is the number of nodes that replied; ``model`` the detector's
+    ``(bytes, arrays)`` (``(0, 0)`` when nothing trains: no weights travel). Payload sizes
+    are means over ``uploads``: the JPEGs as uploaded, and for an INR codec the exact
+    ``.rinr`` size of each upload's box tier (it does not depend on the pixels).
+    """
+    payloads = {"jpeg": float(np.mean([len(u.jpeg) for u in uploads]))}
+    if config.codec_mode is not None:
+        areas = [a for a in map(upload_box_area, uploads) if a is not None]
+        sizes = {a: inr_payload_bytes(config.codec, a, preset=config.preset,
+                                      background_bits=config.background_bits or None,
+                                      object_bits=config.object_bits or None)
+                 for a in set(areas)}
+        payloads[config.codec] = float(np.mean([sizes[a] for a in areas])) if areas else 0.0
+    round_one = len(uploads) / devices
+    return PlanInputs(
+        devices=devices, frames_per_device=shared_frames_per_device(config, round_one),
+        payload_bytes=payloads, model_bytes=model[0], model_arrays=model[1],
+        rounds=config.num_server_rounds,
+        frames_per_round=round_one if config.frames_per_round > 0 else 0,
+        epochs=config.epochs, aggregation=config.aggregation, train=config.train,
+    )
 
 
 def fedavg(results: list[tuple[list[np.ndarray], int]]) -> list[np.ndarray]:
@@ -84,6 +157,8 @@ class RinrStrategy:
         self.nodes: dict[str, NodeState] = {}
         self.keys: dict[int, str] = {}
         self.global_weights: list[np.ndarray] | None = None
+        self.placement = "edge" if config.placement == AUTO else config.placement
+        self.advice: Recommendation | None = None
         self._sent: dict[str, list[str]] = {}
 
     # --- nodes ------------------------------------------------------------------------------
@@ -160,11 +235,44 @@ class RinrStrategy:
         self._each(server_round, "collect", replies, handle)
         return new
 
+    # --- placement ----------------------------------------------------------------------------
+
+    def choose_placement(self, server_round: int, uploads: list[tuple[str, Upload]],
+                         devices: int) -> str:
+        """Ask the placement model once, at the first collect with uploads; return the placement.
+
+        With ``placement = auto`` the model's choice holds from now on (until then the run
+        behaves as ``edge``: there is nothing to broadcast); otherwise the configured
+        placement stays and the advice is only reported.
+        """
+        if self.advice is not None or not uploads or devices < 1:
+            return self.placement
+        auto = self.config.placement == AUTO
+        try:
+            model = detector_size(self.config) if self.config.train else (0, 0)
+            inputs = measured_plan_inputs(self.config, [u for _, u in uploads], devices, model)
+            self.advice = recommend(inputs, self.config.codec)
+        except RinrError as exc:
+            if auto:
+                raise
+            log(INFO, "[rinr] round %d placement: %s as configured; no advice: %s",
+                server_round, self.placement, exc)
+            return self.placement
+        if auto:
+            self.placement = self.advice.placement
+            reason = f"the placement model chose {self.advice.reason}"
+        else:
+            reason = f"set in the run config; the placement model would choose {self.advice.reason}"
+        self.report.set_placement(self.config.placement, self.placement, server_round, reason,
+                                  self.advice, inputs)
+        log(INFO, "[rinr] round %d placement: %s", server_round, reason)
+        return self.placement
+
     # --- encode -------------------------------------------------------------------------------
 
     def encode(self, server_round: int, uploads: list[tuple[str, Upload]]) -> EncodeOutcome:
         """Check and encode new uploads into the catalog (JPEGs only, with fog placement)."""
-        relay = self.config.placement == "fog"
+        relay = self.placement == "fog"
         outcome = self.encoder.encode(uploads, relay=relay)
         record = self.report.round(server_round)
         for entry in outcome.encoded:
@@ -295,7 +403,7 @@ class RinrStrategy:
     def wants_evaluate(self) -> bool:
         """Whether there is a global model to evaluate on the edges."""
         return self.config.train and self.global_weights is not None and (
-            self.federated or self.config.placement == "fog")
+            self.federated or self.placement == "fog")
 
     def configure_evaluate(self, server_round: int, node_ids: Iterable[int]) -> list[Message]:
         """Send the global weights to every node for evaluation on its held-out frames."""
