@@ -52,6 +52,9 @@ KEYS: tuple[Key, ...] = (
     Key("background-bits", 0, "Bits per background weight in `residual-inr` (0: the preset's, 8)."),
     Key("object-bits", 0, "Bits per object weight in `residual-inr` (0: the preset's, 16)."),
     Key("encode-batch", 32, "Most frames the fog fits in one batched encode call."),
+    Key("inr-warm-start", True,
+        "Start each frame's INRs from the previous frame of the same node (a quarter of the "
+        "steps, motion-compensated); `false`: every frame from scratch."),
     # training
     Key("train", True, "Train YOLOv8 each round; `false` moves and measures data only."),
     Key("placement", "edge",
@@ -105,6 +108,7 @@ class RuntimeConfig:
     background_bits: int
     object_bits: int
     encode_batch: int
+    inr_warm_start: bool
     train: bool
     placement: str
     aggregation: str

@@ -4,7 +4,8 @@ Every upload is checked first: its content id must match its JPEG, the JPEG must
 its box must lie in the image. A frame that fails is refused with the reason (reported, and
 acknowledged to its node so it is not uploaded again); the others go on. With an INR codec
 the frames missing from the :class:`~fog.encode_cache.EncodeCache` are encoded together in
-batches of ``encode-batch`` frames (``rinr_core`` batches INRs of one architecture); with
+batches of ``encode-batch`` frames (``rinr_core`` batches INRs of one architecture; with
+``inr-warm-start`` each node's frames chain from its previous frame, across rounds); with
 ``codec = jpeg`` the checked JPEG itself is what the fog relays.
 """
 
@@ -20,6 +21,7 @@ from rinr_core.codec import CodecSettings, encode_frames
 from rinr_core.errors import BadFrameError
 from rinr_core.frames import Box, Frame
 from rinr_core.images import load_image
+from rinr_core.warmstart import WarmState
 
 
 @dataclass
@@ -70,6 +72,7 @@ def codec_settings(config: RuntimeConfig) -> CodecSettings | None:
         mode=config.codec_mode, preset=config.preset, steps=config.inr_steps or None,
         lr=config.inr_lr or None, background_bits=config.background_bits or None,
         object_bits=config.object_bits or None, device=config.torch_device, seed=config.seed,
+        warm_start=config.inr_warm_start,
     )
 
 
@@ -91,6 +94,7 @@ class FogEncoder:
         self.config = config
         self.cache = cache
         self.settings = codec_settings(config)
+        self.warm = WarmState()  # per node: each frame starts from that node's previous frame
 
     def encode(self, uploads: list[tuple[str, Upload]], *, relay: bool = False) -> EncodeOutcome:
         """Check and encode ``(owner, upload)`` pairs; refused ones are in ``rejected``.
@@ -139,7 +143,10 @@ class FogEncoder:
                                         frame.label, upload.jpeg, hit.metrics, cached=True))
         for chunk_start in range(0, len(todo), self.config.encode_batch):
             chunk = todo[chunk_start : chunk_start + self.config.encode_batch]
-            done = encode_frames([checked[i][2] for i in chunk], self.settings)
+            frames = [checked[i][2] for i in chunk]
+            for i, frame in zip(chunk, frames, strict=True):
+                frame.meta["sequence"] = checked[i][0]  # the owner: warm starts chain per node
+            done = encode_frames(frames, self.settings, warm_state=self.warm)
             for i, result in zip(chunk, done, strict=True):
                 owner, upload, _ = checked[i]
                 metrics = {**result.metrics, "box": list(result.frame.box)}

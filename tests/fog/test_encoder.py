@@ -51,9 +51,9 @@ def test_inrs_are_encoded_in_batches_and_cached(tmp_path: Path, monkeypatch) -> 
     calls: list[int] = []
     real = fog.encoder.encode_frames
 
-    def counting(frames, settings):
+    def counting(frames, settings, **kwargs):
         calls.append(len(frames))
-        return real(frames, settings)
+        return real(frames, settings, **kwargs)
 
     monkeypatch.setattr(fog.encoder, "encode_frames", counting)
     encoder = FogEncoder(_config(), EncodeCache(tmp_path))
@@ -68,6 +68,21 @@ def test_inrs_are_encoded_in_batches_and_cached(tmp_path: Path, monkeypatch) -> 
     assert (second.encoded_now, second.cache_hits) == (0, 3)
     assert [e.data for e in first.encoded] == [e.data for e in second.encoded]
     assert all(e.kind == "rinr" and e.metrics["psnr_full"] > 5 for e in first.encoded)
+
+
+def test_each_nodes_frames_are_warm_started_from_its_previous_frame(tmp_path: Path) -> None:
+    # Prepare
+    encoder = FogEncoder(_config(), EncodeCache(None))
+    uploads = _uploads(3)
+
+    # Execute
+    outcome = encoder.encode(uploads)
+
+    # Assert: the first frame of each node starts cold, its next ones warm
+    seen: set[str] = set()
+    for entry in outcome.encoded:
+        assert entry.metrics["warm_background"] == (entry.owner in seen)
+        seen.add(entry.owner)
 
 
 def test_jpeg_codec_and_fog_placement_relay_the_checked_jpegs(tmp_path: Path) -> None:
