@@ -34,7 +34,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fog.launch import _descendants, _group_alive, _pgid, free_port, write_run_config
+from fog.launch import (
+    free_port,
+    group_alive,
+    process_descendants,
+    process_group_of,
+    write_run_config,
+)
 from rinr_core.errors import RinrError
 
 DEPLOY_DIR = Path(__file__).resolve().parent
@@ -49,7 +55,7 @@ _RUN_ID = re.compile(r"Successfully started run (\d+)")
 
 def tree_groups(pid: int) -> set[int]:
     """The process groups of ``pid`` and all its live descendants (never this program's own)."""
-    groups = {_pgid(pid)} | {_pgid(child) for child in _descendants(pid)}
+    groups = {process_group_of(pid)} | {process_group_of(child) for child in process_descendants(pid)}
     groups.discard(os.getpgid(0))
     return groups
 
@@ -74,10 +80,10 @@ def stop_tree(process: subprocess.Popen, timeout: float = 15.0, *, hard: bool = 
     for sig, wait in steps:
         signal_groups(groups, sig)
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and any(_group_alive(g) for g in groups):
+        while time.monotonic() < deadline and any(group_alive(g) for g in groups):
             process.poll()
             time.sleep(0.1)
-        if not any(_group_alive(g) for g in groups):
+        if not any(group_alive(g) for g in groups):
             break
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=1.0)
@@ -410,7 +416,7 @@ class Cluster:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-        signal_groups({_pgid(pid) for pid in self.leftovers()}, signal.SIGKILL)
+        signal_groups({process_group_of(pid) for pid in self.leftovers()}, signal.SIGKILL)
 
 
 # --- command line --------------------------------------------------------------------------------

@@ -146,17 +146,17 @@ class LocalSuperLink:
         """
         if self.process is None:
             return
-        groups = {self.process.pid} | {_pgid(pid) for pid in _descendants(self.process.pid)}
+        groups = {self.process.pid} | {process_group_of(pid) for pid in process_descendants(self.process.pid)}
         groups.discard(os.getpgid(0))  # never this program's own group
         for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
             for group in groups:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(group, sig)
             deadline = time.monotonic() + wait
-            while time.monotonic() < deadline and any(_group_alive(g) for g in groups):
+            while time.monotonic() < deadline and any(group_alive(g) for g in groups):
                 self.process.poll()
                 time.sleep(0.2)
-            if not any(_group_alive(g) for g in groups):
+            if not any(group_alive(g) for g in groups):
                 break
         self.process.poll()
         self.process = None
@@ -255,12 +255,13 @@ def _stat(pid: int | str) -> list[str] | None:
         return None
 
 
-def _pgid(pid: int) -> int:
+def process_group_of(pid: int) -> int:
+    """Process group id of ``pid`` (``pid`` itself when it is gone)."""
     fields = _stat(pid)
     return int(fields[2]) if fields else pid
 
 
-def _descendants(root: int) -> list[int]:
+def process_descendants(root: int) -> list[int]:
     """Ids of every live descendant of process ``root``."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
@@ -274,7 +275,7 @@ def _descendants(root: int) -> list[int]:
     return found
 
 
-def _group_alive(group: int) -> bool:
+def group_alive(group: int) -> bool:
     """Whether any process of process group ``group`` is still alive (zombies excluded)."""
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and (fields := _stat(entry.name)) is not None:

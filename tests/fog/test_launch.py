@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fog.launch import LocalSuperLink, _group_alive, toml_value, write_run_config
+from fog.launch import LocalSuperLink, group_alive, toml_value, write_run_config
 
 try:
     import tomllib
@@ -40,7 +40,7 @@ def test_local_superlink_starts_on_private_ports_and_stops_everything(tmp_path: 
         env = superlink.env
 
     # Assert
-    assert not _group_alive(group)
+    assert not group_alive(group)
     assert superlink.process is None
     assert (tmp_path / "flwr" / "config.toml").read_text().count(":local:") == 1
     assert env["FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION"] == "1"
