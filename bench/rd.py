@@ -9,10 +9,16 @@ project's goal line) and sets QRE's bytes and PSNRs beside it, and draws object 
 PSNR against bytes per sequence: classic codecs as curves over their quality range, INR modes
 as points.
 
+Sequence codecs (``--sequence-frames``, default 60; 0 skips them): the first frames of each
+sequence are encoded with Res-NeRV (one NeRV background + object residual INRs) and NeRV (the
+same fitted NeRV alone), bytes amortized per frame; on the same frames each classic codec's
+smallest payload at the targets and its PSNRs at Res-NeRV's bytes are measured, and the report
+states per sequence whether Res-NeRV or the best classic codec needs fewer bytes per frame.
+
 Run from the repository root::
 
     .venv/bin/python bench/rd.py              # writes docs/results/rd.md, rd.json, rd_*.png
-    .venv/bin/python bench/rd.py --quick      # 1 sequence, 1 frame, 96 px, 100 steps
+    .venv/bin/python bench/rd.py --quick      # 1 sequence, 1 frame, 96 px, 100 steps, 6 video frames
     .venv/bin/python bench/rd.py --json       # the same, JSON on stdout
     .venv/bin/python bench/rd.py --render docs/results/rd.json   # rebuild report + plots, no encoding
 """
@@ -47,14 +53,16 @@ from common import (
 )
 from PIL import Image
 
-from rinr_core.classic import CLASSIC_CODECS, classic_at_target, classic_sweep
+from rinr_core.classic import CLASSIC_CODECS, classic_at_budget, classic_at_target, classic_sweep
 from rinr_core.codec import CodecSettings
 from rinr_core.container import MODES
 from rinr_core.datasets import load_sequence
 from rinr_core.evaluation import Evaluation, comparison_picture, evaluate
 from rinr_core.frames import Frame
 from rinr_core.metrics import PSNR_CAP_DB
+from rinr_core.nerv import DEFAULT_NERV_PRESET
 from rinr_core.presets import Preset, get_preset
+from rinr_core.sequence import SequenceSettings, encode_sequence
 from rinr_core.siren import SirenArch
 
 NAME = "rd"
@@ -62,10 +70,13 @@ DEFAULT_FRAMES = 2
 DEFAULT_MAX_SIDE = 160
 DEFAULT_PAPER_STEPS = 1000
 DEFAULT_PAPER_MODES = ("bs", "qre")
-QUICK = {"frames": 1, "max_side": 96, "steps": 100, "sequences": 1}
+DEFAULT_SEQUENCE_FRAMES = 60
+QUICK = {"frames": 1, "max_side": 96, "steps": 100, "sequences": 1, "sequence_frames": 6, "nerv_epochs": 6}
+VIDEO_CODECS = ("res-nerv", "nerv")
 BACKGROUND_DB = 30.0
 OBJECT_DB = 35.0
-CODEC_TITLES = {"jpeg": "JPEG", "webp": "WebP", "avif": "AVIF", "roi-jpeg": "ROI-JPEG"}
+CODEC_TITLES = {"jpeg": "JPEG", "webp": "WebP", "avif": "AVIF", "roi-jpeg": "ROI-JPEG",
+                "res-nerv": "Res-NeRV", "nerv": "NeRV"}
 
 
 @dataclass(frozen=True)
@@ -132,6 +143,10 @@ class RdConfig:
     device: str | None = None
     background_db: float = BACKGROUND_DB
     object_db: float = OBJECT_DB
+    sequence_frames: int = 0  # first frames of each sequence for the sequence codecs (0: no such section)
+    nerv_preset: str = DEFAULT_NERV_PRESET
+    nerv_epochs: int | None = None  # None: the NeRV preset's own
+    object_steps: int | None = None  # None: the object preset's own (sequence codecs)
 
 
 @dataclass
@@ -148,6 +163,7 @@ class SequenceResult:
     sweep: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     targets: dict[str, Any] = field(default_factory=dict)
     pictures: list[str] = field(default_factory=list)
+    video: dict[str, Any] = field(default_factory=dict)  # the sequence-codec section (empty: not run)
 
 
 # --- configuration ------------------------------------------------------------------------
@@ -171,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="rebuild the report and plots from a saved rd.json instead of measuring")
     parser.add_argument("--paper-modes", default=",".join(DEFAULT_PAPER_MODES),
                         help="INR modes run with the paper preset ('' to skip it; include qre for equal-byte peers)")
+    parser.add_argument("--sequence-frames", type=int, default=DEFAULT_SEQUENCE_FRAMES,
+                        help="first frames of each sequence encoded with Res-NeRV and NeRV "
+                             f"(default {DEFAULT_SEQUENCE_FRAMES}; 0 skips the sequence section)")
     return parser
 
 
@@ -182,15 +201,19 @@ def config_from_args(args: argparse.Namespace) -> RdConfig:
         raise SystemExit(f"error: unknown --paper-modes {unknown}; choose from {', '.join(MODES)}")
     sequences = tuple(s.strip() for s in args.sequences.split(",") if s.strip()) if args.sequences else None
     frames, max_side, fast_steps, paper_steps = args.frames, args.max_side, args.fast_steps, args.paper_steps
+    sequence_frames, nerv_epochs, object_steps = args.sequence_frames, None, None
     if args.quick:
         frames, max_side, fast_steps, paper_steps = QUICK["frames"], QUICK["max_side"], QUICK["steps"], QUICK["steps"]
-    if frames < 1 or max_side < 8:
-        raise SystemExit(f"error: need --frames >= 1 and --max-side >= 8, got {frames} and {max_side}")
+        sequence_frames, nerv_epochs, object_steps = QUICK["sequence_frames"], QUICK["nerv_epochs"], QUICK["steps"]
+    if frames < 1 or max_side < 8 or sequence_frames < 0:
+        raise SystemExit(f"error: need --frames >= 1, --max-side >= 8 and --sequence-frames >= 0, "
+                         f"got {frames}, {max_side} and {sequence_frames}")
     runs = [RunSpec("fast", "fast", fast_steps, MODES, get_preset("fast"))]
     if paper_modes:
         runs.append(RunSpec("paper", "paper", paper_steps, paper_modes, get_preset("paper")))
     return RdConfig(data_dir=Path(args.data), sequences=sequences, frames=frames, max_side=max_side,
-                    runs=tuple(runs), device=args.device)
+                    runs=tuple(runs), device=args.device, sequence_frames=sequence_frames,
+                    nerv_epochs=nerv_epochs, object_steps=object_steps)
 
 
 def sequence_dirs(config: RdConfig, quick: bool) -> list[Path]:
@@ -327,6 +350,78 @@ def qre_targets(runs: dict[str, dict[str, Any]], best_per_frame: Sequence[Any],
     return qre
 
 
+METRIC_KEYS = ("bytes", "psnr_full", "psnr_object", "psnr_background")
+
+
+def _metric_row(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: float(metrics[k]) for k in METRIC_KEYS}
+
+
+def _mean_rows(rows: Sequence[dict[str, Any] | None]) -> dict[str, Any]:
+    """Means of the metric keys over the rows that exist, and how many exist."""
+    found = [r for r in rows if r is not None]
+    means = {k: float(np.nanmean([r[k] for r in found])) if found else None for k in METRIC_KEYS}
+    return {**means, "frames": len(found)}
+
+
+def nerv_description(config: RdConfig) -> dict[str, Any]:
+    """The NeRV preset and recipe the sequence codecs use (kept in ``rd.json`` for ``--render``)."""
+    preset = SequenceSettings(nerv_preset=config.nerv_preset, epochs=config.nerv_epochs).resolve()
+    t = preset.training
+    return {"preset": preset.name, "description": preset.description, "epochs": t.epochs,
+            "qat_epochs": t.qat_epochs, "lr": t.lr, "batch_size": t.batch_size, "bits": t.bits}
+
+
+def encode_video(frames: Sequence[Frame], config: RdConfig) -> dict[str, Any]:
+    """Res-NeRV, then NeRV on the same fitted NeRV background: per-frame metrics and summaries."""
+    out: dict[str, Any] = {}
+    background = None
+    for codec in VIDEO_CODECS:  # res-nerv first: its NeRV is reused by nerv
+        settings = SequenceSettings(codec=codec, nerv_preset=config.nerv_preset, epochs=config.nerv_epochs,
+                                    object_steps=config.object_steps, max_side=config.max_side,
+                                    device=config.device)
+        start = time.perf_counter()
+        result = encode_sequence(frames, settings, background=background)
+        seconds = time.perf_counter() - start
+        background = result.background
+        rows = [_metric_row(m) for m in result.metrics]
+        ok = [meets(r, config.background_db, config.object_db) for r in rows]
+        out[codec] = {"seconds": seconds, "rows": rows, "summary": {**_mean_rows(rows), "meets": sum(ok)},
+                      "payload_bytes": len(result.payload),
+                      "info": {k: v for k, v in result.summary.items() if isinstance(v, int | float | str)}}
+        log(f"  {CODEC_TITLES[codec]}: {seconds:.0f} s, {out[codec]['summary']['bytes']:.0f} B/frame")
+    return out
+
+
+def classic_at_bytes(frames: Sequence[Frame], budgets: Sequence[float]) -> dict[str, Any]:
+    """Each classic codec at each frame's byte budget (best quality that fits): rows and means."""
+    out: dict[str, Any] = {}
+    for codec in CLASSIC_CODECS:
+        found = [classic_at_budget(f.image, f.box, codec, int(b)) for f, b in zip(frames, budgets, strict=True)]
+        rows = [None if r is None else {**_metric_row(r.metrics), "setting": str(r.quality)} for r in found]
+        out[codec] = {"rows": rows, "summary": _mean_rows(rows)}
+    return out
+
+
+def measure_video(path: Path, config: RdConfig) -> dict[str, Any]:
+    """The sequence-codec section of one sequence: its first frames, NeRV codecs vs classic per frame."""
+    loaded = load_sequence(path, limit=config.sequence_frames, max_side=config.max_side)
+    frames = loaded.frames
+    if not frames:
+        return {}
+    log(f"{path.name}: sequence codecs on the first {len(frames)} frame(s) ...")
+    video: dict[str, Any] = {"frames": len(frames), "frame_names": [f.name for f in frames],
+                             "skipped": [s.name for s in loaded.skipped], "nerv": nerv_description(config)}
+    video["codecs"] = encode_video(frames, config)
+    start = time.perf_counter()
+    video["targets"] = classic_targets(frames, config)
+    budgets = [r["bytes"] for r in video["codecs"]["res-nerv"]["rows"]]
+    video["equal_bytes"] = classic_at_bytes(frames, budgets)
+    video["classic_seconds"] = time.perf_counter() - start
+    log(f"  classic codecs: {video['classic_seconds']:.0f} s")
+    return video
+
+
 def measure_sequence(path: Path, config: RdConfig, out: Path) -> SequenceResult | None:
     """All measurements of one sequence, plus its plot and comparison picture in ``out``."""
     frames, indices = spread_frames(path, config.frames, config.max_side)
@@ -350,6 +445,8 @@ def measure_sequence(path: Path, config: RdConfig, out: Path) -> SequenceResult 
     result.targets = classic_targets(frames, config)
     result.targets["qre"] = qre_targets(result.runs, result.targets["best_per_frame"], config.background_db,
                                         config.object_db)
+    if config.sequence_frames:
+        result.video = measure_video(path, config)
     result.pictures.insert(0, plot_sequence(result, out / f"{NAME}_{path.name}.png").name)
     return result
 
@@ -380,6 +477,11 @@ def plot_sequence(result: SequenceResult, path: Path) -> Path:
                     ax.plot(s["bytes"], s[key], markers.get(run_name, "D"), color=colors[s["mode"]], ms=size,
                             mfc=colors[s["mode"]] if run_name == "fast" else "none", mew=1.8,
                             label=f"{s['mode'].upper()} ({run_name})", ls="none")
+        for codec, marker in zip(VIDEO_CODECS, ("*", "X"), strict=True):
+            s = result.video.get("codecs", {}).get(codec, {}).get("summary")
+            if s:
+                ax.plot(s["bytes"], s[key], marker, color="black" if codec == "res-nerv" else "tab:pink", ms=13,
+                        ls="none", label=f"{CODEC_TITLES[codec]} (first {result.video['frames']} frames)")
         ax.axhline(target, color="black", ls=":", lw=1)
         ax.set_xscale("log")
         ax.set_xlabel("bytes per frame")
@@ -388,7 +490,8 @@ def plot_sequence(result: SequenceResult, path: Path) -> Path:
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right center", fontsize=8)
     w, h = result.size
-    fig.suptitle(f"{result.name}: {len(result.frame_names)} frame(s) at {w}x{h}, mean per frame "
+    video = f"; Res-NeRV/NeRV: first {result.video['frames']} frames" if result.video else ""
+    fig.suptitle(f"{result.name}: {len(result.frame_names)} frame(s) at {w}x{h}{video}, mean per frame "
                  f"(dotted: targets {result.targets['object_db']:g} / {result.targets['background_db']:g} dB)",
                  fontsize=10)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -445,6 +548,129 @@ def equal_bytes_table(res: SequenceResult) -> str:
                          s["psnr_background"]])
     return markdown_table(["codec", "setting", "bytes", "bpp", "PSNR full", "PSNR object", "PSNR background"],
                           rows, align=["l", "l", "r", "r", "r", "r", "r"])
+
+
+def _obj_bg(s: dict[str, Any]) -> str:
+    return f"{fmt(s['psnr_object'], 1)} / {fmt(s['psnr_background'], 1)}"
+
+
+def video_target_table(results: Sequence[SequenceResult]) -> str:
+    """Per sequence: Res-NeRV and NeRV as encoded vs each classic codec's smallest bytes at the targets."""
+    headers = ["sequence", "frames"]
+    for codec in VIDEO_CODECS:
+        headers += [f"{CODEC_TITLES[codec]} KB/frame", f"{CODEC_TITLES[codec]} obj / bg dB",
+                    f"{CODEC_TITLES[codec]} meets targets"]
+    headers += [f"{CODEC_TITLES[c]} KB at targets" for c in CLASSIC_CODECS]
+    headers += ["best classic", "winner"]
+    rows = []
+    for res in results:
+        v = res.video
+        if not v:
+            continue
+        n = v["frames"]
+        cells: list[Any] = [res.name, n]
+        for codec in VIDEO_CODECS:
+            s = v["codecs"][codec]["summary"]
+            cells += [_kb(s["bytes"]), _obj_bg(s), f"{s['meets']}/{n}"]
+        for codec in CLASSIC_CODECS:
+            c = v["targets"]["classic"][codec]
+            cells.append(_kb(c["bytes"]) if c["bytes"] is not None else f"reached on {c['reached']}/{n}")
+        best = v["targets"]["best_classic"]
+        cells.append(f"{CODEC_TITLES[best]} {_kb(v['targets']['classic'][best]['bytes'])}" if best else "none")
+        cells.append(video_winner(v)[0])
+        rows.append(cells)
+    return markdown_table(headers, rows)
+
+
+def video_winner(video: dict[str, Any]) -> tuple[str, str]:
+    """Who wins on bytes per frame at the targets, Res-NeRV or the best classic codec, and why."""
+    s, n = video["codecs"]["res-nerv"]["summary"], video["frames"]
+    t = video["targets"]
+    best = t["best_classic"]
+    ours = f"Res-NeRV {_kb(s['bytes'])} KB/frame (object / background {_obj_bg(s)} dB, targets met on {s['meets']}/{n} frames)"
+    if best is None:
+        reached = max(t["classic"].values(), key=lambda c: c["reached"])["reached"]
+        if s["meets"] == n:
+            return "Res-NeRV", f"{ours}; no classic codec reaches the targets on every frame (at most {reached}/{n})."
+        return "neither", f"{ours}; no classic codec reaches the targets on every frame either (at most {reached}/{n})."
+    theirs = f"{CODEC_TITLES[best]} {_kb(t['classic'][best]['bytes'])} KB/frame (smallest payload at the targets)"
+    if s["meets"] < n:
+        return CODEC_TITLES[best], f"{theirs} wins: {ours} misses the targets on {n - s['meets']} frames."
+    if s["bytes"] <= t["classic"][best]["bytes"]:
+        return "Res-NeRV", f"{ours} wins against {theirs}."
+    return CODEC_TITLES[best], f"{theirs} wins: {ours} needs {s['bytes'] / t['classic'][best]['bytes']:.1f}x the bytes."
+
+
+def video_verdicts(results: Sequence[SequenceResult]) -> list[str]:
+    """One plain sentence per sequence: bytes per frame at the targets, Res-NeRV vs the best classic codec."""
+    return [f"- **{r.name}**: {video_winner(r.video)[1]}" for r in results if r.video]
+
+
+def video_equal_bytes_table(res: SequenceResult) -> str:
+    """Res-NeRV, NeRV, and each classic codec at Res-NeRV's bytes of each frame (means over the frames)."""
+    v, n = res.video, res.video["frames"]
+    rows = []
+    for codec in VIDEO_CODECS:
+        s = v["codecs"][codec]["summary"]
+        rows.append([CODEC_TITLES[codec], f"{n}/{n}", f"{s['bytes']:.0f}", s["psnr_full"], s["psnr_object"],
+                     s["psnr_background"]])
+    for codec in CLASSIC_CODECS:
+        s = v["equal_bytes"][codec]["summary"]
+        rows.append([f"{CODEC_TITLES[codec]} at Res-NeRV bytes", f"{s['frames']}/{n}",
+                     fmt(s["bytes"], 0), s["psnr_full"], s["psnr_object"], s["psnr_background"]])
+    for run_name, run in res.runs.items():
+        q = next((x for x in run["summary"] if x["mode"] == "qre"), None)
+        if q is not None:
+            rows.append([f"QRE {run_name} (per-frame section: {len(res.frame_names)} other frames)", "–",
+                         f"{q['bytes']:.0f}", q["psnr_full"], q["psnr_object"], q["psnr_background"]])
+    return markdown_table(["codec", "frames", "bytes", "PSNR full", "PSNR object", "PSNR background"], rows)
+
+
+def video_header(config: RdConfig, results: Sequence[SequenceResult]) -> list[str]:
+    """The header line describing the sequence codecs as measured (empty when the section was not run)."""
+    video = next((r.video for r in results if r.video), None)
+    if video is None:
+        return []
+    nv = video["nerv"]
+    return [f"- **Sequence codecs** Res-NeRV and NeRV on the first {config.sequence_frames} frames of each sequence "
+            f"(same size): NeRV preset `{nv['preset']}` ({nv['description']}); here {nv['epochs']} epochs + "
+            f"{nv['qat_epochs']} QAT, lr {nv['lr']:g}, batch {nv['batch_size']}, {nv['bits']} bit weights, "
+            "entropy-coded; Res-NeRV adds 10-bit object residual INRs (`fast` object tiers, warm-started); "
+            "NeRV reuses Res-NeRV's fitted NeRV. Bytes per frame are the `.rinrs` payload amortized over the "
+            "frames. Classic per-frame codecs run on the same frames."]
+
+
+def video_section(results: Sequence[SequenceResult], config: RdConfig) -> list[str]:
+    """The report's sequence-codec section (empty when it was not run)."""
+    with_video = [r for r in results if r.video]
+    if not with_video:
+        return []
+    lines = [
+        "",
+        f"## Sequence codecs: bytes per frame at background >= {config.background_db:g} dB and object >= "
+        f"{config.object_db:g} dB",
+        "",
+        "Res-NeRV and NeRV as encoded (one setting, no search), whether each frame reaches both targets; "
+        "classic codecs: mean of the smallest payload reaching both targets on each frame (a mean only when "
+        "reached on every frame). Winner: Res-NeRV if it reaches the targets on every frame with no more "
+        "bytes per frame than the best classic codec.",
+        "",
+        video_target_table(with_video),
+        "",
+        *video_verdicts(with_video),
+        "",
+        "## Sequence codecs at equal bytes",
+        "",
+        "Each classic codec at the highest quality whose payload fits Res-NeRV's amortized bytes of that "
+        "frame (frames: on how many some quality fits). QRE rows are from the per-frame section above "
+        "(other frames, for scale).",
+    ]
+    for res in with_video:
+        v = res.video
+        times = ", ".join(f"{CODEC_TITLES[c]} {v['codecs'][c]['seconds']:.0f} s" for c in VIDEO_CODECS)
+        lines += ["", f"### {res.name} (first {v['frames']} frames)", "", video_equal_bytes_table(res), "",
+                  f"Encode time: {times}; classic searches {v['classic_seconds']:.0f} s."]
+    return lines
 
 
 def _encode_times(res: SequenceResult) -> str:
@@ -562,6 +788,7 @@ def render_markdown(report: Report) -> str:
         f"- **Frames**: {config.frames} per sequence, evenly spread from the first to the last frame, "
         f"resized so the longer side is {config.max_side} px ({sizes}). Numbers are means per frame.",
         *(f"- **INR preset** {spec.describe()}." for spec in config.runs),
+        *video_header(config, results),
         "- **Classic peers** (Pillow defaults; JPEG 4:2:0 with optimized Huffman tables): at *equal bytes* "
         "each codec gets the highest quality whose payload fits that frame's QRE payload of the same run "
         "(ROI-JPEG: best object PSNR over an object-quality grid); for the *targets* table, the smallest "
@@ -592,6 +819,7 @@ def render_markdown(report: Report) -> str:
         *findings(results, config.runs),
         "",
         size_note(results, config.runs),
+        *video_section(results, config),
         "",
         "## Per sequence, equal bytes",
     ]
@@ -657,7 +885,10 @@ def load_report(path: Path, out: Path) -> Report:
                          preset_from_dict(r["snapshot"]) if r.get("snapshot") else None) for r in cfg["runs"])
     config = RdConfig(data_dir=Path(cfg["data_dir"]), sequences=tuple(cfg["sequences"]) if cfg["sequences"] else None,
                       frames=cfg["frames"], max_side=cfg["max_side"], runs=runs, device=cfg["device"],
-                      background_db=cfg["background_db"], object_db=cfg["object_db"])
+                      background_db=cfg["background_db"], object_db=cfg["object_db"],
+                      sequence_frames=cfg.get("sequence_frames", 0),
+                      nerv_preset=cfg.get("nerv_preset", DEFAULT_NERV_PRESET), nerv_epochs=cfg.get("nerv_epochs"),
+                      object_steps=cfg.get("object_steps"))
     results = []
     for item in data["sequences"]:
         res = SequenceResult(**{**item, "size": tuple(item["size"]), "boxes": [tuple(b) for b in item["boxes"]]})
