@@ -17,7 +17,7 @@ states per sequence whether Res-NeRV or the best classic codec needs fewer bytes
 
 Run from the repository root::
 
-    .venv/bin/python bench/rd.py              # writes docs/results/rd.md, rd.json, rd_*.png
+    .venv/bin/python bench/rd.py              # writes docs/results/rd.md, rd.json; plots to out/rd-figures/
     .venv/bin/python bench/rd.py --quick      # 1 sequence, 1 frame, 96 px, 100 steps, 6 video frames
     .venv/bin/python bench/rd.py --json       # the same, JSON on stdout
     .venv/bin/python bench/rd.py --render docs/results/rd.json   # rebuild report + plots, no encoding
@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 from common import (
+    REPO_ROOT,
     SHARED_DATA_DIR,
     apply_threads,
     bench_parser,
@@ -66,6 +67,8 @@ from rinr_core.sequence import SequenceSettings, encode_sequence
 from rinr_core.siren import SirenArch
 
 NAME = "rd"
+FIGURES_DIR = REPO_ROOT / "out" / "rd-figures"
+FIGURES_NOTE = "out/rd-figures/"
 DEFAULT_FRAMES = 2
 DEFAULT_MAX_SIDE = 160
 DEFAULT_PAPER_STEPS = 1000
@@ -834,7 +837,9 @@ def render_markdown(report: Report) -> str:
             "",
             f"INR encode time: {_encode_times(res)} (all frames of the sequence, all modes of the run).",
             "",
-            *(f"![{p}]({p})" for p in res.pictures),
+            "Plot and comparison picture (written to `" + FIGURES_NOTE + "`, not committed: they show "
+            "frames of `../shared/data`, which must stay out of the repository): "
+            + ", ".join(f"`{p}`" for p in res.pictures) + ".",
         ]
     return "\n".join(lines)
 
@@ -899,26 +904,33 @@ def load_report(path: Path, out: Path) -> Report:
     return Report(results, config, data["environment"], data["seconds"], data["command"], data["skipped"])
 
 
+def figures_dir(args: argparse.Namespace) -> Path:
+    """Where plots and pictures of the real frames go: never ``docs/results`` (see FIGURES_NOTE)."""
+    return output_dir(args) if args.quick else FIGURES_DIR
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; print the report (or JSON) and write it under the output folder."""
     args = build_parser().parse_args(argv)
     apply_threads(args.threads)
     out = output_dir(args)
+    figures = figures_dir(args)
+    figures.mkdir(parents=True, exist_ok=True)
     if args.render is not None:
-        report = load_report(args.render, out)
+        report = load_report(args.render, figures)
     else:
         config = config_from_args(args)
         dirs = sequence_dirs(config, args.quick)
         if not dirs:
             log(f"no sequences in {config.data_dir} (shared data absent?): nothing to measure, skipped")
             return 0
-        report = measure(config, dirs, out, reproduce_command(__file__, sys.argv[1:] if argv is None else argv))
+        report = measure(config, dirs, figures, reproduce_command(__file__, sys.argv[1:] if argv is None else argv))
     markdown = render_markdown(report)
     data = report.data()
     paths = write_results(out, NAME, markdown, data)
     print(to_json(data) if args.json else markdown)
     log(f"wrote {', '.join(str(p) for p in paths)} and {sum(len(r.pictures) for r in report.results)} "
-        f"picture(s); measuring took {report.seconds / 60:.1f} min")
+        f"picture(s) to {figures}; measuring took {report.seconds / 60:.1f} min")
     return 0
 
 
