@@ -67,6 +67,38 @@ def balanced_batches(count: int, samples: int, width: int, memory_mb: float) -> 
     return [range(i, min(i + per, count)) for i in range(0, count, per)]
 
 
+def add_object_inrs(images: Sequence[torch.Tensor], boxes: Sequence[tuple[int, int, int, int]],
+                    inrs: Sequence[StoredInr], device: torch.device, *,
+                    memory_mb: float = DEFAULT_MEMORY_MB) -> None:
+    """Apply object INRs to float images in place: ``images[k]`` inside ``boxes[k]`` gets
+    ``scale * inrs[k]`` added (residual) or replaced (direct).
+
+    INRs are grouped by architecture; boxes of different sizes are padded into one batch,
+    sorted by size so batches pad least. The same image may appear several times.
+    """
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for k, inr in enumerate(inrs):
+        groups[inr.arch.key].append(k)
+    for members in groups.values():
+        members.sort(key=lambda k: boxes[k][2] * boxes[k][3])
+        largest = boxes[members[-1]][2] * boxes[members[-1]][3]
+        for batch in balanced_batches(len(members), largest, inrs[members[0]].arch.width, memory_mb):
+            chosen = [members[j] for j in batch]
+            n_max = max(boxes[k][2] * boxes[k][3] for k in chosen)
+            coords = torch.zeros(len(chosen), n_max, 2, device=device)
+            for j, k in enumerate(chosen):
+                coords[j, : boxes[k][2] * boxes[k][3]] = grid_coords(boxes[k][3], boxes[k][2], device)
+            out = evaluate_coords(stored_to_params([inrs[k] for k in chosen], device), coords, memory_mb=memory_mb)
+            for j, k in enumerate(chosen):
+                x, y, bw, bh = boxes[k]
+                values = out[j, : bw * bh].reshape(bh, bw, -1)
+                region = images[k][y : y + bh, x : x + bw]
+                if inrs[k].role == ROLE_OBJECT_DIRECT:
+                    region.copy_((values + 1) * 0.5)
+                else:
+                    region.add_(values * inrs[k].scale)
+
+
 def render_payloads(payloads: Sequence[RinrPayload], device: str | torch.device | None = None, *,
                     memory_mb: float = DEFAULT_MEMORY_MB) -> list[torch.Tensor]:
     """Float reconstructions ``[H, W, 3]`` in ``[0, 1]`` (unclamped) of parsed payloads.
@@ -78,13 +110,10 @@ def render_payloads(payloads: Sequence[RinrPayload], device: str | torch.device 
     images: list[torch.Tensor | None] = [None] * len(payloads)
 
     frame_groups: dict[tuple, list[tuple[int, StoredInr]]] = defaultdict(list)
-    object_groups: dict[tuple, list[tuple[int, StoredInr]]] = defaultdict(list)
     for i, p in enumerate(payloads):
         for inr in p.inrs:
             if inr.role == ROLE_FRAME:
                 frame_groups[(inr.arch.key, p.height, p.width)].append((i, inr))
-            else:
-                object_groups[inr.arch.key].append((i, inr))
 
     for (_, h, w), members in frame_groups.items():
         for batch in balanced_batches(len(members), h * w, members[0][1].arch.width, memory_mb):
@@ -93,25 +122,9 @@ def render_payloads(payloads: Sequence[RinrPayload], device: str | torch.device 
             for k, (i, _) in enumerate(chosen):
                 images[i] = (out[k] + 1) * 0.5
 
-    for members in object_groups.values():
-        sizes = [payloads[i].box[2] * payloads[i].box[3] for i, _ in members]
-        order = sorted(range(len(members)), key=lambda k: sizes[k])  # similar sizes pad least
-        for batch in balanced_batches(len(order), max(sizes), members[0][1].arch.width, memory_mb):
-            chosen = [members[order[k]] for k in batch]
-            n_max = max(payloads[i].box[2] * payloads[i].box[3] for i, _ in chosen)
-            coords = torch.zeros(len(chosen), n_max, 2, device=dev)
-            for k, (i, _) in enumerate(chosen):
-                _, _, bw, bh = payloads[i].box
-                coords[k, : bw * bh] = grid_coords(bh, bw, dev)
-            out = evaluate_coords(stored_to_params([inr for _, inr in chosen], dev), coords, memory_mb=memory_mb)
-            for k, (i, inr) in enumerate(chosen):
-                x, y, bw, bh = payloads[i].box
-                values = out[k, : bw * bh].reshape(bh, bw, -1)
-                region = images[i][y : y + bh, x : x + bw]
-                if inr.role == ROLE_OBJECT_DIRECT:
-                    region.copy_((values + 1) * 0.5)
-                else:
-                    region.add_(values * inr.scale)
+    objects = [(i, inr) for i, p in enumerate(payloads) for inr in p.inrs if inr.role != ROLE_FRAME]
+    add_object_inrs([images[i] for i, _ in objects], [payloads[i].box for i, _ in objects],
+                    [inr for _, inr in objects], dev, memory_mb=memory_mb)
     return images  # type: ignore[return-value]
 
 

@@ -59,8 +59,7 @@ from rinr_core.codec import (
 )
 from rinr_core.container import ROLE_OBJECT_RESIDUAL, Reader, StoredInr
 from rinr_core.decoding import (
-    balanced_batches,
-    evaluate_coords,
+    add_object_inrs,
     pick_device,
     stored_to_params,
     to_uint8,
@@ -398,24 +397,9 @@ def _render_backgrounds(payload: SequencePayload, frames: Sequence[SequenceFrame
 def _add_objects(images: list[torch.Tensor], boxes: Sequence[Box], inrs: Sequence[StoredInr | None],
                  device: torch.device, memory_mb: float = 64) -> None:
     """Add every object residual INR to its image inside its box (grouped by architecture)."""
-    groups: dict[tuple, list[int]] = defaultdict(list)
-    for k, inr in enumerate(inrs):
-        if inr is not None:
-            groups[inr.arch.key].append(k)
-    for members in groups.values():
-        members.sort(key=lambda k: boxes[k][2] * boxes[k][3])  # similar sizes pad least
-        largest = max(boxes[k][2] * boxes[k][3] for k in members)
-        for batch in balanced_batches(len(members), largest, inrs[members[0]].arch.width, memory_mb):  # type: ignore[union-attr]
-            chosen = [members[j] for j in batch]
-            n_max = max(boxes[k][2] * boxes[k][3] for k in chosen)
-            coords = torch.zeros(len(chosen), n_max, 2, device=device)
-            for j, k in enumerate(chosen):
-                coords[j, : boxes[k][2] * boxes[k][3]] = grid_coords(boxes[k][3], boxes[k][2], device)
-            params = stored_to_params([inrs[k] for k in chosen], device)  # type: ignore[misc]
-            out = evaluate_coords(params, coords, memory_mb=memory_mb)
-            for j, k in enumerate(chosen):
-                x, y, w, h = boxes[k]
-                images[k][y : y + h, x : x + w].add_(out[j, : w * h].reshape(h, w, -1) * inrs[k].scale)  # type: ignore[union-attr]
+    present = [k for k, inr in enumerate(inrs) if inr is not None]
+    add_object_inrs([images[k] for k in present], [boxes[k] for k in present],
+                    [inrs[k] for k in present], device, memory_mb=memory_mb)  # type: ignore[misc]
 
 
 def render_sequence(payload: SequencePayload, indices: Sequence[int] | None = None,
