@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rinr_core.errors import ConfigError
-from rinr_core.placement import AGGREGATIONS, CODEC_MODES, RUNTIME_PLACEMENTS
+from rinr_core.placement import (
+    AGGREGATIONS,
+    CODEC_MODES,
+    RUNTIME_CODECS,
+    RUNTIME_PLACEMENTS,
+    SEQUENCE_CODECS,
+)
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from edge.yolo import TrainSettings
@@ -45,12 +51,17 @@ KEYS: tuple[Key, ...] = (
         "Longest wait for the replies of one phase (s); missing replies are logged and skipped."),
     # codec
     Key("codec", "residual-inr",
-        "What the fog broadcasts: `residual-inr` (QRE), `rapid-inr` (BS) or `jpeg` (relay)."),
+        "What the fog broadcasts: `residual-inr` (QRE), `rapid-inr` (BS), `jpeg` (relay), or a "
+        "video codec: `res-nerv` (one NeRV per node's stream + object residual INRs, later "
+        "frames as updates) or `nerv` (NeRV only)."),
     Key("preset", "fast", "Encoder preset of `rinr_core.presets` (`fast` or `paper`)."),
     Key("inr-steps", 300, "Fitting steps per INR (0: the preset's)."),
     Key("inr-lr", 0.0, "Fitting learning rate (0: the preset's)."),
     Key("background-bits", 0, "Bits per background weight in `residual-inr` (0: the preset's, 8)."),
     Key("object-bits", 0, "Bits per object weight in `residual-inr` (0: the preset's, 16)."),
+    Key("nerv-preset", "fast", "NeRV preset of `rinr_core.nerv` for `res-nerv` and `nerv`."),
+    Key("nerv-epochs", 0, "NeRV fitting epochs of a stream's first frames (0: the preset's); "
+        "later frames fine-tune for half as many."),
     Key("encode-batch", 32, "Most frames the fog fits in one batched encode call."),
     Key("inr-warm-start", True,
         "Start each frame's INRs from the previous frame of the same node (a quarter of the "
@@ -107,6 +118,8 @@ class RuntimeConfig:
     inr_lr: float
     background_bits: int
     object_bits: int
+    nerv_preset: str
+    nerv_epochs: int
     encode_batch: int
     inr_warm_start: bool
     train: bool
@@ -161,11 +174,12 @@ class RuntimeConfig:
             "min-nodes": self.min_nodes >= 1,
             "node-wait-s": self.node_wait_s >= 0,
             "round-timeout-s": self.round_timeout_s > 0,
-            "codec": self.codec in CODEC_MODES,
+            "codec": self.codec in RUNTIME_CODECS,
             "inr-steps": self.inr_steps >= 0,
             "inr-lr": self.inr_lr >= 0,
             "background-bits": 0 <= self.background_bits <= 16,
             "object-bits": 0 <= self.object_bits <= 16,
+            "nerv-epochs": self.nerv_epochs >= 0,
             "encode-batch": self.encode_batch >= 1,
             "placement": self.placement in PLACEMENTS,
             "aggregation": self.aggregation in AGGREGATIONS,
@@ -183,19 +197,28 @@ class RuntimeConfig:
             "max-side": self.max_side == 0 or self.max_side >= 16,
             "jpeg-quality": 1 <= self.jpeg_quality <= 100,
         }
+        if self.sequence_codec:
+            from rinr_core.nerv import NERV_PRESETS
+
+            checks["nerv-preset"] = self.nerv_preset in NERV_PRESETS
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             shown = ", ".join(f"{n}={getattr(self, n.replace('-', '_'))!r}" for n in bad)
             raise ConfigError(
                 f"invalid run_config values: {shown}; see the configuration table in the "
-                "README (codec: jpeg|rapid-inr|residual-inr, placement: edge|fog|auto, "
+                "README (codec: jpeg|rapid-inr|residual-inr|res-nerv|nerv, placement: edge|fog|auto, "
                 "aggregation: independent|fedavg, val-every >= 2, sizes >= 16 px)"
             )
 
     @property
     def codec_mode(self) -> str | None:
-        """The ``rinr_core`` codec mode of :attr:`codec` (``None`` for the JPEG relay)."""
-        return CODEC_MODES[self.codec]
+        """The ``rinr_core`` image codec mode of :attr:`codec` (``None``: JPEG relay or video)."""
+        return CODEC_MODES.get(self.codec)
+
+    @property
+    def sequence_codec(self) -> bool:
+        """Whether :attr:`codec` is a video codec (``rinr_core.sequence``: ``.rinrs`` streams)."""
+        return self.codec in SEQUENCE_CODECS
 
     @property
     def torch_device(self) -> str | None:

@@ -7,8 +7,9 @@ or is started afresh for every message (Deployment Engine).
 
 Training set of a round: the node's own captured frames that are not held out (decoded from
 their JPEGs, as the camera delivered them) plus every frame received from other nodes,
-decoded from its INR (grouped decoding, on the GPU when present) or, with ``codec = jpeg``,
-from the relayed JPEG. Validation set: the node's own held-out frames, decoded from their
+decoded from its INR (grouped decoding, on the GPU when present), from its node's ``.rinrs``
+stream (video codecs: a stream's frames in one batched call) or, with ``codec = jpeg``, from
+the relayed JPEG. Validation set: the node's own held-out frames, decoded from their
 original JPEGs; they never leave the node.
 """
 
@@ -25,13 +26,14 @@ from flwr.common.logger import log
 
 from edge.config import RuntimeConfig, resolve_path, yolo_settings
 from edge.data import NodeFrames, class_of, load_node_frames
-from edge.records import KIND_JPEG, KIND_RINR, Ack, Delivery, NodeReport, Upload
+from edge.records import KIND_JPEG, KIND_RINR, KIND_RINRS, Ack, Delivery, NodeReport, Upload
 from edge.store import NodeStore, StoredItem
 from rinr_core.container import unpack
 from rinr_core.decoding import decode_many
-from rinr_core.errors import BadFrameError, PayloadError
+from rinr_core.errors import BadFrameError, ConfigError, PayloadError
 from rinr_core.frames import Frame
 from rinr_core.images import load_image
+from rinr_core.sequence import decode_sequence
 
 
 def node_key(context: Context) -> str:
@@ -106,15 +108,18 @@ class EdgeNode:
         """Store the deliveries that are intact; report what was stored and what was broken."""
         if ack is not None:
             self.store.record_ack(ack)
-        good, broken, reasons = [], [], []
+        good, broken, reasons, streamed = [], [], [], []
         for delivery in deliveries:
             try:
+                if delivery.kind == KIND_RINRS:
+                    streamed += self.store.add_stream(delivery, server_round)
+                    continue
                 _check_delivery(delivery)
                 good.append(delivery)
             except (PayloadError, BadFrameError) as exc:
-                broken.append(delivery.frame_id)
-                reasons.append(str(exc))
-        stored = self.store.add(good, server_round)
+                broken += delivery.carried
+                reasons += [str(exc)] * len(delivery.carried)
+        stored = self.store.add(good, server_round) + streamed
         log(INFO, "[rinr] %s round %d: stored %d frame(s), %d broken", self.key, server_round,
             len(stored), len(broken))
         return self.report(server_round, stored=stored, broken=broken, reasons=reasons)
@@ -122,16 +127,21 @@ class EdgeNode:
     # --- datasets ------------------------------------------------------------------------------
 
     def decode_received(self) -> Decoded:
-        """Decode every stored frame: INRs in groups (one batched call), JPEGs one by one."""
+        """Decode every stored frame: INRs in groups (one batched call; streams one call
+        each), JPEGs one by one."""
         start = time.perf_counter()
         items = self.store.items()
         broken: dict[str, str] = {}
         frames: list[Frame] = []
         inrs: list[tuple[StoredItem, bytes, str]] = []
+        streams: dict[str, list[tuple[StoredItem, str]]] = {}
         for item in items:
             label = class_of(item.label, self.config.class_names)
             if label is None:
                 broken[item.frame_id] = f"label {item.label!r} is not in class-names"
+                continue
+            if item.kind == KIND_RINRS:
+                streams.setdefault(item.stream, []).append((item, label))
                 continue
             try:
                 data = self.store.read(item)
@@ -146,7 +156,22 @@ class EdgeNode:
         images = decode_many([data for _, data, _ in inrs], device=self.config.torch_device)
         for (item, data, label), image in zip(inrs, images, strict=True):
             frames.append(Frame(image, unpack(data).box, item.frame_id, label))
+        for stream, members in streams.items():
+            frames += self._decode_stream(stream, members, broken)
         return Decoded(frames, broken, time.perf_counter() - start)
+
+    def _decode_stream(self, stream: str, members: list[tuple[StoredItem, str]],
+                       broken: dict[str, str]) -> list[Frame]:
+        """Frames of one stored ``.rinrs`` stream, decoded together; on failure all are broken."""
+        try:
+            data = self.store.stream_path(stream).read_bytes()
+            images = decode_sequence(data, [item.index for item, _ in members],
+                                     device=self.config.torch_device)
+        except (OSError, PayloadError, ConfigError) as exc:
+            broken.update({item.frame_id: f"stream {stream}: {exc}" for item, _ in members})
+            return []
+        return [Frame(image, item.box, item.frame_id, label)
+                for (item, label), image in zip(members, images, strict=True)]
 
     def _own(self, server_round: int, held_out: bool) -> list[Frame]:
         per_round = self.config.frames_per_round

@@ -9,7 +9,7 @@ Message layout (record names in quotes)::
 
     query.collect    fog -> edge  "round", "ack" (the node's uploads the fog has)
                      edge -> fog  "frames" (ArrayRecord: frame id -> JPEG), "frame-meta", "node"
-    query.broadcast  fog -> edge  "round", "items" (frame id -> payload), "item-meta", "ack"
+    query.broadcast  fog -> edge  "round", "items" (item id -> payload), "item-meta", "ack"
                      edge -> fog  "node" (what it holds, what it stored now)
     train            fog -> edge  "round" (+ "weights" with FedAvg)
                      edge -> fog  "metrics", "node" (+ "weights" when asked)
@@ -35,6 +35,7 @@ from rinr_core.errors import BadFrameError, PayloadError
 
 KIND_JPEG = "jpeg"
 KIND_RINR = "rinr"
+KIND_RINRS = "rinrs"
 FRAME_ID_HEX = 32
 
 
@@ -205,7 +206,14 @@ def content_to_uploads(content: RecordDict) -> list[Upload]:
 
 @dataclass
 class Delivery:
-    """One frame the fog sends to an edge: a ``.rinr`` payload or the relayed JPEG."""
+    """One item the fog sends to an edge: a ``.rinr`` payload, a relayed JPEG, or ``.rinrs``.
+
+    A ``.rinr`` or JPEG item is one frame (``frame_id``, ``box``, ``label``). A ``.rinrs``
+    item (video codecs) carries several frames of one node's ``stream``: ``frame_id`` is the
+    item's own id, ``frames`` and ``frame_labels`` list the frames in the payload's order
+    (their boxes are in the payload), and ``update`` says whether it extends the stream the
+    edge holds (``rinr_core.sequence.apply_update``) or is the whole stream.
+    """
 
     frame_id: str
     kind: str
@@ -213,6 +221,15 @@ class Delivery:
     box: tuple[int, int, int, int]
     label: str
     source: str
+    frames: tuple[str, ...] = ()
+    frame_labels: tuple[str, ...] = ()
+    stream: str = ""
+    update: bool = False
+
+    @property
+    def carried(self) -> tuple[str, ...]:
+        """Ids of the frames this item delivers."""
+        return self.frames if self.kind == KIND_RINRS else (self.frame_id,)
 
 
 @dataclass
@@ -253,6 +270,11 @@ def deliveries_to_content(server_round: int, deliveries: Sequence[Delivery], ack
                     "boxes": [int(v) for d in deliveries for v in d.box],
                     "labels": [d.label for d in deliveries],
                     "sources": [d.source for d in deliveries],
+                    "streams": [d.stream for d in deliveries],
+                    "updates": [bool(d.update) for d in deliveries],
+                    "frame-counts": [len(d.frames) for d in deliveries],
+                    "frames": [f for d in deliveries for f in d.frames],
+                    "frame-labels": [x for d in deliveries for x in d.frame_labels],
                 }
             ),
             "ack": ack.to_record(),
@@ -275,16 +297,27 @@ def content_to_deliveries(content: RecordDict) -> list[Delivery]:
     boxes = [int(v) for v in meta.get("boxes", [])]
     labels = [str(v) for v in meta.get("labels", [])]
     sources = [str(v) for v in meta.get("sources", [])]
-    lengths = {len(kinds), len(labels), len(sources), len(boxes) // 4}
-    if lengths != {len(ids)} or len(boxes) % 4 or any(i not in items for i in ids):
+    streams = [str(v) for v in meta.get("streams", [""] * len(ids))]
+    updates = [bool(v) for v in meta.get("updates", [False] * len(ids))]
+    counts = [int(v) for v in meta.get("frame-counts", [0] * len(ids))]
+    frames = [str(v) for v in meta.get("frames", [])]
+    frame_labels = [str(v) for v in meta.get("frame-labels", [])]
+    lengths = {len(kinds), len(labels), len(sources), len(boxes) // 4, len(streams),
+               len(updates), len(counts)}
+    if (lengths != {len(ids)} or len(boxes) % 4 or any(i not in items for i in ids)
+            or min(counts, default=0) < 0 or sum(counts) != len(frames)
+            or len(frame_labels) != len(frames)):
         raise PayloadError(
             f"broadcast lists disagree: {len(ids)} ids, {len(kinds)} kinds, {len(boxes)} box "
-            f"values, {len(labels)} labels, {len(sources)} sources; the fog must send one of "
-            "each (and 4 box values) per item"
+            f"values, {len(labels)} labels, {len(sources)} sources, {len(streams)} streams, "
+            f"{sum(counts)} counted / {len(frames)} listed / {len(frame_labels)} labelled "
+            "stream frames; the fog must send one of each (and 4 box values) per item"
         )
+    starts = np.cumsum([0, *counts])
     return [
         Delivery(i, kinds[k], array_to_bytes(items[i]), tuple(boxes[4 * k : 4 * k + 4]),
-                 labels[k], sources[k])
+                 labels[k], sources[k], tuple(frames[starts[k] : starts[k + 1]]),
+                 tuple(frame_labels[starts[k] : starts[k + 1]]), streams[k], updates[k])
         for k, i in enumerate(ids)
     ]
 

@@ -3,7 +3,9 @@
 Layout under the node folder (``<edge-dir>/run-<run id>/node-<partition id>/``)::
 
     items/<frame id>.rinr | .jpg   what the fog delivered (INRs; JPEGs only with codec jpeg)
+    items/<stream>.rinrs           video codecs: a node's stream, every update merged in
     index.json                     frame id -> kind, box, label, source node, round, bytes
+                                   (and for stream frames: stream, index in the stream)
     acked.json                     own frames the fog took (accepted) or refused (rejected)
     model.npz                      the node's YOLO weights (independent training)
     dataset/, yolo/                the YOLO training set and Ultralytics' work folder
@@ -17,14 +19,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from edge.records import KIND_JPEG, Ack, Delivery
+from rinr_core.errors import PayloadError
 
 _SUFFIX = {KIND_JPEG: ".jpg"}
+_STREAM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,8 @@ class StoredItem:
     source: str
     round: int
     bytes: int
+    stream: str = ""
+    index: int = -1
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -86,7 +93,8 @@ class NodeStore:
         """Every stored frame's description, in the order they arrived."""
         return [
             StoredItem(frame_id=fid, kind=e["kind"], box=tuple(e["box"]), label=e["label"],
-                       source=e["source"], round=e["round"], bytes=e["bytes"])
+                       source=e["source"], round=e["round"], bytes=e["bytes"],
+                       stream=e.get("stream", ""), index=e.get("index", -1))
             for fid, e in self._index().items()
         ]
 
@@ -108,12 +116,65 @@ class NodeStore:
             _write_atomic(self.item_path(d.frame_id, d.kind), d.data)
             item = StoredItem(d.frame_id, d.kind, tuple(int(v) for v in d.box), d.label,
                               d.source, int(server_round), len(d.data))
-            entry = asdict(item)
-            del entry["frame_id"]
-            index[d.frame_id] = entry
-            stored.append(d.frame_id)
+            stored.append(self._enter(index, item))
         if stored:
             _write_atomic(self._index_path, json.dumps(index).encode())
+        return stored
+
+    @staticmethod
+    def _enter(index: dict[str, dict], item: StoredItem) -> str:
+        entry = asdict(item)
+        del entry["frame_id"]
+        index[item.frame_id] = entry
+        return item.frame_id
+
+    # --- streams (video codecs) -------------------------------------------------------------
+
+    def stream_path(self, stream: str) -> Path:
+        """Where a stream's merged ``.rinrs`` lives (``PayloadError`` for an unsafe id)."""
+        if not _STREAM_ID.fullmatch(stream):
+            raise PayloadError(f"invalid stream id {stream!r}: expected letters, digits, '.', "
+                               "'_' or '-' (at most 128)")
+        return self.items_dir / f"{stream}.rinrs"
+
+    def add_stream(self, delivery: Delivery, server_round: int) -> list[str]:
+        """Store a ``.rinrs`` item: the whole stream, or an update merged into the one held.
+
+        Returns the ids of the frames held now that were not before.
+
+        Raises
+        ------
+        PayloadError
+            The payload is damaged, it is an update to a stream this node does not hold (or
+            holds in another version), or its frames disagree with the item's list.
+        """
+        from rinr_core.sequence import apply_update, unpack_sequence
+
+        path = self.stream_path(delivery.stream)
+        if delivery.update:
+            if not path.is_file():
+                raise PayloadError(f"{delivery.frame_id}: an update to stream {delivery.stream!r}, "
+                                   "which this node does not hold; the fog must send it whole")
+            base = path.read_bytes()
+            merged = apply_update(base, delivery.data)
+            frames = unpack_sequence(merged).frames[len(unpack_sequence(base).frames):]
+        else:
+            merged = delivery.data
+            frames = unpack_sequence(merged).frames
+        if len(frames) != len(delivery.frames) or len(delivery.frame_labels) != len(frames):
+            raise PayloadError(f"{delivery.frame_id}: the payload holds {len(frames)} frame(s), "
+                               f"the item lists {len(delivery.frames)}; the fog must list each")
+        _write_atomic(path, merged)
+        index = self._index()
+        share = round(len(delivery.data) / max(1, len(frames)))
+        stored = []
+        for fid, label, sf in zip(delivery.frames, delivery.frame_labels, frames, strict=True):
+            new = index.get(fid, {}).get("stream") != delivery.stream
+            self._enter(index, StoredItem(fid, delivery.kind, sf.box, label, delivery.source,
+                                          int(server_round), share, delivery.stream, sf.index))
+            if new:
+                stored.append(fid)
+        _write_atomic(self._index_path, json.dumps(index).encode())
         return stored
 
     # --- acknowledged uploads ---------------------------------------------------------------

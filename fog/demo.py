@@ -25,10 +25,11 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edge.config import CODEC_MODES, DEFAULTS
+from edge.config import DEFAULTS
 from fog.launch import LocalSuperLink
 from fog.report import format_summary, human_bytes, load_report
 from rinr_core.errors import RinrError
+from rinr_core.placement import RUNTIME_CODECS
 
 try:
     import tomllib
@@ -148,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fog.demo", description=__doc__.split("\n")[0])
     parser.add_argument("--nodes", type=int, default=3, help="virtual edge nodes (default 3)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds (default 2)")
-    parser.add_argument("--codec", default="residual-inr", choices=sorted(CODEC_MODES))
+    parser.add_argument("--codec", default="residual-inr", choices=RUNTIME_CODECS)
     parser.add_argument("--baseline", action="store_true",
                         help="also run the JPEG relay (codec jpeg) and compare")
     parser.add_argument("--inprocess", action="store_true",

@@ -5,8 +5,9 @@ its box must lie in the image. A frame that fails is refused with the reason (re
 acknowledged to its node so it is not uploaded again); the others go on. With an INR codec
 the frames missing from the :class:`~fog.encode_cache.EncodeCache` are encoded together in
 batches of ``encode-batch`` frames (``rinr_core`` batches INRs of one architecture; with
-``inr-warm-start`` each node's frames chain from its previous frame, across rounds); with
-``codec = jpeg`` the checked JPEG itself is what the fog relays.
+``inr-warm-start`` each node's frames chain from its previous frame, across rounds); with a
+video codec (``res-nerv``, ``nerv``) each node's frames join its ``.rinrs`` stream
+(:mod:`fog.streams`); with ``codec = jpeg`` the checked JPEG itself is what the fog relays.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import time
 from dataclasses import dataclass, field
 
 from edge.config import RuntimeConfig
-from edge.records import KIND_JPEG, KIND_RINR, Upload, frame_id
+from edge.records import KIND_JPEG, KIND_RINR, KIND_RINRS, Upload, frame_id
 from fog.encode_cache import EncodeCache, cache_key
+from fog.streams import StreamEncoder
 from rinr_core.codec import CodecSettings, encode_frames
 from rinr_core.errors import BadFrameError
 from rinr_core.frames import Box, Frame
@@ -26,7 +28,11 @@ from rinr_core.warmstart import WarmState
 
 @dataclass
 class EncodedFrame:
-    """A frame in the fog's catalog: what it broadcasts for it, and what it measured."""
+    """A frame in the fog's catalog: what it broadcasts for it, and what it measured.
+
+    A frame of a video codec has no payload of its own (``data`` is empty): it travels in
+    its ``stream`` (:class:`fog.streams.Stream`), and ``metrics["bytes"]`` is its share.
+    """
 
     frame_id: str
     owner: str
@@ -37,6 +43,7 @@ class EncodedFrame:
     jpeg: bytes
     metrics: dict = field(default_factory=dict)
     cached: bool = False
+    stream: str = ""
 
     @property
     def jpeg_bytes(self) -> int:
@@ -95,6 +102,7 @@ class FogEncoder:
         self.cache = cache
         self.settings = codec_settings(config)
         self.warm = WarmState()  # per node: each frame starts from that node's previous frame
+        self.streams = StreamEncoder(config, cache) if config.sequence_codec else None
 
     def encode(self, uploads: list[tuple[str, Upload]], *, relay: bool = False) -> EncodeOutcome:
         """Check and encode ``(owner, upload)`` pairs; refused ones are in ``rejected``.
@@ -109,7 +117,9 @@ class FogEncoder:
                 checked.append((owner, upload, check_upload(upload)))
             except BadFrameError as exc:
                 rejected.append(Rejection(upload.frame_id, owner, str(exc)))
-        if relay or self.settings is None:
+        if not relay and self.streams is not None:
+            outcome = self._encode_streams(checked, rejected)
+        elif relay or self.settings is None:
             encoded = [self._relay(owner, upload, frame) for owner, upload, frame in checked]
             outcome = EncodeOutcome(encoded, rejected)
         else:
@@ -157,3 +167,28 @@ class FogEncoder:
         encoded = [r for r in results if r is not None]
         return EncodeOutcome(encoded, rejected, encoded_now=len(todo),
                              cache_hits=len(checked) - len(todo))
+
+    def _encode_streams(self, checked: list[tuple[str, Upload, Frame]],
+                        rejected: list[Rejection]) -> EncodeOutcome:
+        """Each node's new frames appended to its ``.rinrs`` streams (video codecs)."""
+        assert self.streams is not None
+        by_owner: dict[str, list[tuple[str, bytes, Frame]]] = {}
+        uploads = {}
+        for owner, upload, frame in checked:
+            by_owner.setdefault(owner, []).append((upload.frame_id, upload.jpeg, frame))
+            uploads[upload.frame_id] = (upload, frame)
+        encoded: list[EncodedFrame] = []
+        now = hits = 0
+        for owner, items in by_owner.items():
+            for segment in self.streams.encode(owner, items):
+                for fid, metrics in zip(segment.frame_ids, segment.metrics, strict=True):
+                    upload, frame = uploads[fid]
+                    encoded.append(EncodedFrame(fid, owner, KIND_RINRS, b"", frame.box,
+                                                frame.label, upload.jpeg, metrics,
+                                                cached=segment.cached,
+                                                stream=segment.stream.stream_id))
+                if segment.cached:
+                    hits += len(segment.frame_ids)
+                else:
+                    now += len(segment.frame_ids)
+        return EncodeOutcome(encoded, rejected, encoded_now=now, cache_hits=hits)

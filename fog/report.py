@@ -92,6 +92,7 @@ class RoundRecord:
     cache_hits: int = 0
     encode_seconds: float = 0.0
     delivered: dict[str, list[str]] = field(default_factory=dict)
+    delivered_bytes: dict[str, int] = field(default_factory=dict)  # payload bytes of them
     broken: list[dict] = field(default_factory=list)
     train: dict[str, dict] = field(default_factory=dict)
     evaluate: dict[str, dict] = field(default_factory=dict)
@@ -154,7 +155,7 @@ class RunReport:
         relay = self.ledger.total("jpeg_relay_bytes")
         delivered = self.deliveries()
         frames = [self.frames[fid] for _, _, fid in delivered if fid in self.frames]
-        payload = sum(f.get("bytes", 0) for f in frames)
+        payload = sum(sum(r.delivered_bytes.values()) for r in self.rounds.values())
         jpeg = sum(f["jpeg_bytes"] for f in frames)
         distinct = {fid for _, _, fid in delivered if fid in self.frames}
         quality = {

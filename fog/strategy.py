@@ -1,7 +1,9 @@
 """The fog's round logic: a small strategy with configure/aggregate hooks for each phase.
 
 One round: **collect** (every node replies with its new frames) -> **encode** (checked,
-batched, cached) -> **broadcast** (each node gets exactly the frames it lacks) -> **train**
+batched, cached) -> **broadcast** (each node gets exactly the frames it lacks: one item per
+frame, or with a video codec per node's stream the updates it lacks or the whole stream,
+see :mod:`fog.streams`) -> **train**
 (edges fine-tune YOLOv8; FedAvg averages their weights) -> **evaluate** (the global model on
 every node's held-out frames, when there is one). With ``placement = fog`` the fog trains on
 the collected JPEGs itself and only the weights travel (evaluate phase); nothing is broadcast.
@@ -35,10 +37,12 @@ from flwr.common.logger import log
 
 from edge.config import AUTO, RuntimeConfig, yolo_settings
 from edge.records import (
+    KIND_RINRS,
     Ack,
     Delivery,
     NodeReport,
     Upload,
+    content_to_deliveries,
     content_to_uploads,
     deliveries_to_content,
     read_node_report,
@@ -50,7 +54,13 @@ from fog.encoder import EncodedFrame, EncodeOutcome, FogEncoder
 from fog.report import RunReport
 from rinr_core.errors import InvalidBoxError, RinrError
 from rinr_core.frames import validate_box
-from rinr_core.placement import PlanInputs, Recommendation, inr_payload_bytes, recommend
+from rinr_core.placement import (
+    PlanInputs,
+    Recommendation,
+    inr_payload_bytes,
+    recommend,
+    sequence_payload_bytes,
+)
 
 
 @dataclass
@@ -63,6 +73,7 @@ class NodeState:
     accepted: list[str] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)
     num_val: int = 0
+    resend: set[str] = field(default_factory=set)  # streams to send whole (an update failed)
 
 
 def ack_of(state: NodeState | None) -> Ack:
@@ -80,8 +91,8 @@ def detector_size(config: RuntimeConfig) -> tuple[int, int]:
     return yolo.weights_nbytes(weights), len(weights)
 
 
-def upload_box_area(upload: Upload) -> int | None:
-    """Pixels of an upload's object box as the codec will see it (``None``: unreadable)."""
+def upload_geometry(upload: Upload) -> tuple[int, int, int] | None:
+    """``(width, height, box area)`` of an upload as the codec will see it (``None``: unreadable)."""
     from io import BytesIO
 
     from PIL import Image
@@ -92,7 +103,32 @@ def upload_box_area(upload: Upload) -> int | None:
         _, _, w, h = validate_box(upload.box, width, height)
     except (OSError, InvalidBoxError):
         return None
-    return w * h
+    return width, height, w * h
+
+
+def codec_payload_bytes(config: RuntimeConfig, geometry: list[tuple[int, int, int]],
+                        frames_per_device: float) -> float:
+    """Mean payload bytes per frame of the run's INR codec for uploads of ``geometry``.
+
+    Image codecs: the exact ``.rinr`` size of each box tier. Video codecs: the bound of
+    :func:`~rinr_core.placement.sequence_payload_bytes` for a stream of ``frames_per_device``
+    frames (a ``.rinrs`` size depends on its pixels, known only after encoding).
+    """
+    if not geometry:
+        return 0.0
+    if config.sequence_codec:
+        frames = max(1, round(frames_per_device))
+        sizes = {g: sequence_payload_bytes(config.codec, frames, *g, nerv_preset=config.nerv_preset,
+                                           object_preset=config.preset,
+                                           nerv_bits=config.background_bits or None,
+                                           object_bits=config.object_bits or 10)
+                 for g in set(geometry)}
+    else:
+        sizes = {g: inr_payload_bytes(config.codec, g[2], preset=config.preset,
+                                      background_bits=config.background_bits or None,
+                                      object_bits=config.object_bits or None)
+                 for g in set(geometry)}
+    return float(np.mean([sizes[g] for g in geometry]))
 
 
 def shared_frames_per_device(config: RuntimeConfig, round_one: float) -> float:
@@ -114,20 +150,17 @@ def measured_plan_inputs(config: RuntimeConfig, uploads: list[Upload], devices: 
 
     ``devices`` is the number of nodes that replied; ``model`` the detector's
     ``(bytes, arrays)`` (``(0, 0)`` when nothing trains: no weights travel). Payload sizes
-    are means over ``uploads``: the JPEGs as uploaded, and for an INR codec the exact
-    ``.rinr`` size of each upload's box tier (it does not depend on the pixels).
+    are means over ``uploads``: the JPEGs as uploaded, and the codec's size from
+    :func:`codec_payload_bytes`.
     """
     payloads = {"jpeg": float(np.mean([len(u.jpeg) for u in uploads]))}
-    if config.codec_mode is not None:
-        areas = [a for a in map(upload_box_area, uploads) if a is not None]
-        sizes = {a: inr_payload_bytes(config.codec, a, preset=config.preset,
-                                      background_bits=config.background_bits or None,
-                                      object_bits=config.object_bits or None)
-                 for a in set(areas)}
-        payloads[config.codec] = float(np.mean([sizes[a] for a in areas])) if areas else 0.0
     round_one = len(uploads) / devices
+    frames = shared_frames_per_device(config, round_one)
+    if config.codec != "jpeg":
+        geometry = [g for g in map(upload_geometry, uploads) if g is not None]
+        payloads[config.codec] = codec_payload_bytes(config, geometry, frames)
     return PlanInputs(
-        devices=devices, frames_per_device=shared_frames_per_device(config, round_one),
+        devices=devices, frames_per_device=frames,
         payload_bytes=payloads, model_bytes=model[0], model_arrays=model[1],
         rounds=config.num_server_rounds,
         frames_per_round=round_one if config.frames_per_round > 0 else 0,
@@ -159,7 +192,7 @@ class RinrStrategy:
         self.global_weights: list[np.ndarray] | None = None
         self.placement = "edge" if config.placement == AUTO else config.placement
         self.advice: Recommendation | None = None
-        self._sent: dict[str, list[str]] = {}
+        self._sent: dict[str, list[tuple[tuple[str, ...], int]]] = {}  # node -> (frames, bytes)
 
     # --- nodes ------------------------------------------------------------------------------
 
@@ -299,6 +332,25 @@ class RinrStrategy:
         return [e for fid, e in self.catalog.items()
                 if fid not in state.held and fid not in own and e.owner != state.key]
 
+    def deliveries_for(self, state: NodeState) -> list[Delivery]:
+        """The items that bring ``state``'s node every frame it lacks.
+
+        One item per ``.rinr`` or JPEG frame; for a video codec, per stream, the updates
+        after what the node holds, or the whole stream (:meth:`fog.streams.Stream.deliveries`).
+        """
+        deliveries: list[Delivery] = []
+        streams: list[str] = []
+        for e in self.pending(state):
+            if e.kind != KIND_RINRS:
+                deliveries.append(Delivery(e.frame_id, e.kind, e.data, e.box, e.label, e.owner))
+            elif e.stream not in streams:
+                streams.append(e.stream)
+        for sid in streams:
+            stream = self.encoder.streams.streams[sid]  # type: ignore[union-attr]
+            deliveries += stream.deliveries(state.held, whole=sid in state.resend)
+            state.resend.discard(sid)
+        return deliveries
+
     def configure_broadcast(self, server_round: int, node_ids: Iterable[int]) -> list[Message]:
         """Send each node exactly the frames it lacks, with the ack of its uploads."""
         messages = []
@@ -306,10 +358,8 @@ class RinrStrategy:
             state = self._state(nid)
             if state is None:
                 continue
-            items = self.pending(state)
-            self._sent[state.key] = [e.frame_id for e in items]
-            deliveries = [Delivery(e.frame_id, e.kind, e.data, e.box, e.label, e.owner)
-                          for e in items]
+            deliveries = self.deliveries_for(state)
+            self._sent[state.key] = [(d.carried, len(d.data)) for d in deliveries]
             content = deliveries_to_content(server_round, deliveries, ack_of(state))
             messages.append(Message(content, dst_node_id=nid, message_type="query.broadcast",
                                     group_id=str(server_round)))
@@ -319,8 +369,8 @@ class RinrStrategy:
         """JPEG bytes minus payload bytes of the frames a broadcast message carries."""
         if message.metadata.message_type != "query.broadcast":
             return 0
-        ids = message.content.config_records["item-meta"]["ids"]
-        return sum(self.catalog[fid].jpeg_bytes - len(self.catalog[fid].data) for fid in ids)
+        return sum(sum(self.catalog[fid].jpeg_bytes for fid in d.carried) - len(d.data)
+                   for d in content_to_deliveries(message.content))
 
     def aggregate_broadcast(self, server_round: int, replies: dict[int, Message]) -> None:
         """Record what each node stored (a delivery counts once it is confirmed)."""
@@ -328,11 +378,19 @@ class RinrStrategy:
 
         def handle(state: NodeState, reply: Message) -> None:
             node: NodeReport = read_node_report(reply.content)
-            sent = set(self._sent.get(state.key, []))
+            sent = self._sent.get(state.key, [])
+            stored = set(node.stored)
             state.held = set(node.held)
-            record.delivered[state.key] = [fid for fid in node.stored if fid in sent]
+            record.delivered[state.key] = [fid for fid in node.stored
+                                           if any(fid in frames for frames, _ in sent)]
+            # an item's bytes count once any frame it carries is stored
+            record.delivered_bytes[state.key] = sum(size for frames, size in sent
+                                                    if stored.intersection(frames))
             record.broken += [{"node": state.key, "frame": fid, "reason": why}
                               for fid, why in zip(node.broken, node.reasons, strict=False)]
+            # a stream whose item could not be stored is sent whole next time
+            state.resend |= {self.catalog[fid].stream for fid in node.broken
+                             if fid in self.catalog and self.catalog[fid].stream}
 
         self._each(server_round, "broadcast", replies, handle)
 

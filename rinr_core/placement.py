@@ -43,6 +43,10 @@ CODECS = ("jpeg", "rapid-inr", "residual-inr")
 """Codecs by the runtime's ``codec`` names (``edge.config.CODEC_MODES``)."""
 CODEC_MODES: dict[str, str | None] = {"jpeg": None, "rapid-inr": "bs", "residual-inr": "qre"}
 """Codec name -> ``rinr_core`` codec mode (``None``: the JPEG itself is the payload)."""
+SEQUENCE_CODECS = ("res-nerv", "nerv")
+"""Video codecs (``rinr_core.sequence``): one NeRV per node's stream, shipped as ``.rinrs``."""
+RUNTIME_CODECS = (*CODECS, *SEQUENCE_CODECS)
+"""Every ``codec`` the runtime can broadcast with."""
 PLACEMENTS = ("edge", "fog", "serverless")
 RUNTIME_PLACEMENTS = ("edge", "fog")
 """The placements the runtime can run (``placement`` in the run config)."""
@@ -153,6 +157,37 @@ def inr_payload_bytes(codec: str, box_area: int, *, preset: str = DEFAULT_PRESET
         bits = fit.bits
         inrs.append(StoredInr(role, arch, bits, 1.0, tensors))
     return len(pack(RinrPayload(mode, 1, 1, (0, 0, 1, 1), inrs)))
+
+
+def sequence_payload_bytes(codec: str, frames: int, width: int, height: int, box_area: int, *,
+                           nerv_preset: str = "fast", object_preset: str = DEFAULT_PRESET,
+                           nerv_bits: int | None = None, object_bits: int | None = 10) -> float:
+    """Upper bound of the ``.rinrs`` bytes per frame of a ``frames``-frame stream.
+
+    A sequence payload is entropy-coded, so its size depends on the pixels; this bound is its
+    size without entropy coding: the NeRV's weights at ``nerv_bits`` (default: the preset's)
+    shared by ``frames``, plus, with ``res-nerv``, each frame's record and object residual
+    INR (the tier of ``box_area``) at ``object_bits``. Measured payloads are 5-15% smaller.
+    """
+    from rinr_core.nerv import get_nerv_preset
+    from rinr_core.presets import get_preset
+
+    if codec not in SEQUENCE_CODECS:
+        raise ConfigError(f"{codec!r} is not a sequence codec; choose one of {SEQUENCE_CODECS}")
+    if frames < 1 or width < 1 or height < 1 or box_area < 1:
+        raise ConfigError(f"frames, width, height and box_area must be >= 1, got "
+                          f"{frames}, {width}, {height}, {box_area}")
+    preset = get_nerv_preset(nerv_preset)
+    bits = nerv_bits or preset.training.bits
+    shapes = preset.arch.tensor_shapes(height, width)
+    header = 64 + 8 * len(shapes) + 4 * len(preset.arch.strides)  # container, grid, blocks
+    nerv = header + sum(int(np.prod(s)) for s in shapes) * bits / 8
+    per_frame = 14.0  # index, version, box, flag
+    if codec == "res-nerv":
+        arch = get_preset(object_preset).object_arch(box_area)
+        shapes = [s for o, i in arch.layer_shapes for s in ((o, i), (o,))]
+        per_frame += 16 + 8 * len(shapes) + sum(int(np.prod(s)) for s in shapes) * (object_bits or 16) / 8
+    return nerv / frames + per_frame
 
 
 def default_payload_bytes(*, jpeg_bytes: float = DEFAULT_JPEG_BYTES,
@@ -457,7 +492,7 @@ def _seconds(count: float, fps: float | None) -> float | None:
 def _times(inputs: PlanInputs, codec: str, placement: str) -> tuple[float | None, ...]:
     """``(encode_s, decode_s, train_s)`` of one codec x placement."""
     n, frames = inputs.devices, inputs.frames_per_device
-    inr = CODEC_MODES.get(codec) is not None and placement != "fog"
+    inr = codec != "jpeg" and placement != "fog"
     encoded = (n * frames if placement == "edge" else frames) if inr else 0.0
     decoded = (n - 1) * frames if inr else 0.0
     seen = 0.0  # images one trainer passes through over the run

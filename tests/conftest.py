@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,28 @@ def seq_dir(shared_data: Path) -> Callable[[str], Path]:
 def synthetic_frames() -> list[Frame]:
     """Eight small generated frames (64x48, seed 0) with exact boxes."""
     return generate_sequence(8, width=64, height=48, seed=0)
+
+
+@dataclass(frozen=True)
+class TinyStream:
+    """A real, tiny ``.rinrs`` stream: its frames, the base payload and one update."""
+
+    frames: list[Frame]
+    base: bytes
+    update: bytes
+    merged: bytes
+
+
+@pytest.fixture(scope="session")
+def tiny_stream() -> TinyStream:
+    """Res-NeRV of 3 generated 48x32 frames plus an update with 2 more (a second or two)."""
+    from rinr_core.nerv import NervArch
+    from rinr_core.sequence import SequenceSettings, encode_sequence, update_sequence
+
+    arch = NervArch(pe_levels=8, stem_hidden=16, base_channels=4, strides=(2, 2), widths=(8, 6))
+    settings = SequenceSettings(arch=arch, epochs=3, qat_epochs=1, update_epochs=2,
+                                object_steps=8, chains=1, device="cpu")
+    frames = generate_sequence(5, width=48, height=32, seed=3)
+    base = encode_sequence(frames[:3], settings).payload
+    update = update_sequence(base, frames[3:], settings)
+    return TinyStream(frames, base, update.payload, update.merged)

@@ -51,6 +51,15 @@ def test_values_are_coerced_to_the_key_type() -> None:
     assert config.yolo_device == "1"
 
 
+def test_video_codecs_are_runtime_codecs() -> None:
+    # Execute
+    config = RuntimeConfig.from_run_config({"codec": "res-nerv", "nerv-preset": "paper"})
+
+    # Assert
+    assert config.sequence_codec and config.codec_mode is None
+    assert not RuntimeConfig.from_run_config({"codec": "jpeg"}).sequence_codec
+
+
 @pytest.mark.parametrize(
     ("run_config", "message"),
     [
@@ -60,6 +69,8 @@ def test_values_are_coerced_to_the_key_type() -> None:
         ({"val-every": 1}, "val-every=1"),
         ({"aggregation": "median", "placement": "cloud"}, "placement='cloud'"),
         ({"class-names": "a,a"}, "class-names"),
+        ({"codec": "res-nerv", "nerv-preset": "huge"}, "nerv-preset='huge'"),
+        ({"nerv-epochs": -1}, "nerv-epochs=-1"),
     ],
 )
 def test_bad_values_are_refused_with_a_clear_message(run_config: dict, message: str) -> None:

@@ -71,6 +71,34 @@ def test_deliveries_and_ack_round_trip() -> None:
     assert read_ack(RecordDict()) is None
 
 
+def test_stream_deliveries_round_trip_with_their_frame_lists() -> None:
+    # Prepare: a whole stream, an update, and a per-frame item in one message
+    deliveries = [
+        Delivery("p1-48x32.0-1", "rinrs", b"whole", (0, 0, 0, 0), "", "p1", ("a", "b", "c"),
+                 ("object", "car", "object"), "p1-48x32", update=False),
+        Delivery("p2-48x32.3", "rinrs", b"upd", (0, 0, 0, 0), "", "p2", ("d",), ("object",),
+                 "p2-48x32", update=True),
+        Delivery("id9", "rinr", b"payload", (1, 2, 3, 4), "object", "p1"),
+    ]
+
+    # Execute
+    back = content_to_deliveries(deliveries_to_content(3, deliveries, Ack()))
+
+    # Assert
+    assert back == deliveries
+    assert [d.carried for d in back] == [("a", "b", "c"), ("d",), ("id9",)]
+
+
+def test_stream_deliveries_with_disagreeing_frame_lists_are_refused() -> None:
+    # Prepare: one frame label missing
+    content = deliveries_to_content(1, [Delivery("s.0", "rinrs", b"x", (0, 0, 0, 0), "", "p1",
+                                                 ("a", "b"), ("object",), "s")], Ack())
+
+    # Execute / Assert
+    with pytest.raises(PayloadError, match="stream frames"):
+        content_to_deliveries(content)
+
+
 def test_deliveries_with_a_missing_payload_are_refused() -> None:
     # Prepare
     content = deliveries_to_content(1, [Delivery("id1", "rinr", b"p", (1, 2, 3, 4), "o", "p1")],

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from edge.records import Ack, Delivery
 from edge.store import NodeStore
+from rinr_core.errors import PayloadError
 
 
 def _delivery(fid: str, kind: str = "rinr") -> Delivery:
@@ -58,3 +60,80 @@ def test_weights_are_saved_and_loaded(tmp_path: Path) -> None:
     # Assert
     assert before is None
     assert after is not None and all(np.array_equal(a, b) for a, b in zip(after, weights, strict=True))
+
+
+# --- streams (video codecs) ------------------------------------------------------------------
+
+
+def _stream_item(item_id: str, data: bytes, frames: tuple[str, ...], update: bool) -> Delivery:
+    return Delivery(item_id, "rinrs", data, (0, 0, 0, 0), "", "p1", frames,
+                    ("object",) * len(frames), "p1-48x32", update)
+
+
+def test_a_stream_and_its_update_are_merged_and_indexed(tmp_path: Path, tiny_stream) -> None:
+    # Prepare
+    from rinr_core.sequence import frame_boxes
+
+    store = NodeStore(tmp_path)
+
+    # Execute
+    first = store.add_stream(_stream_item("p1-48x32.0", tiny_stream.base, ("a", "b", "c"), False), 1)
+    second = store.add_stream(_stream_item("p1-48x32.1", tiny_stream.update, ("d", "e"), True), 2)
+
+    # Assert: the node holds exactly the fog's merged stream, each frame at its index and box
+    assert first == ["a", "b", "c"] and second == ["d", "e"]
+    assert store.stream_path("p1-48x32").read_bytes() == tiny_stream.merged
+    items = {i.frame_id: i for i in NodeStore(tmp_path).items()}
+    boxes = frame_boxes(tiny_stream.merged)
+    assert [items[f].index for f in "abcde"] == [0, 1, 2, 3, 4]
+    assert all(items[f].box == boxes[k] and items[f].stream == "p1-48x32"
+               for k, f in enumerate("abcde"))
+
+
+def test_a_whole_stream_again_adds_only_new_frames(tmp_path: Path, tiny_stream) -> None:
+    # Prepare
+    store = NodeStore(tmp_path)
+    store.add_stream(_stream_item("p1-48x32.0", tiny_stream.base, ("a", "b", "c"), False), 1)
+
+    # Execute
+    stored = store.add_stream(_stream_item("p1-48x32.0-1", tiny_stream.merged, tuple("abcde"),
+                                           False), 2)
+
+    # Assert
+    assert stored == ["d", "e"]
+    assert store.held_ids() == list("abcde")
+
+
+@pytest.mark.parametrize(
+    ("setup", "item", "message"),
+    [
+        (None, ("u", "update", ("d", "e"), True), "does not hold"),
+        ("base", ("u", "tampered", ("d", "e"), True), "checksum|truncated|another base"),
+        ("base", ("u", "update", ("d",), True), "holds 2 frame"),
+        (None, ("w", "update", ("d", "e"), False), "update"),
+    ],
+)
+def test_bad_stream_items_are_refused_and_the_store_is_unchanged(
+        tmp_path: Path, tiny_stream, setup: str | None, item: tuple, message: str) -> None:
+    # Prepare
+    store = NodeStore(tmp_path)
+    if setup == "base":
+        store.add_stream(_stream_item("b", tiny_stream.base, ("a", "b", "c"), False), 1)
+    before = store.held_ids()
+    item_id, which, frames, update = item
+    data = tiny_stream.update
+    if which == "tampered":
+        data = data[:40] + bytes([data[40] ^ 0xFF]) + data[41:]
+
+    # Execute / Assert
+    with pytest.raises(PayloadError, match=message):
+        store.add_stream(_stream_item(item_id, data, frames, update), 2)
+    assert store.held_ids() == before
+    if setup == "base":
+        assert store.stream_path("p1-48x32").read_bytes() == tiny_stream.base
+
+
+def test_an_unsafe_stream_id_is_refused(tmp_path: Path) -> None:
+    # Execute / Assert
+    with pytest.raises(PayloadError, match="invalid stream id"):
+        NodeStore(tmp_path).stream_path("../../etc/passwd")

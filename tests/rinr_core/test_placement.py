@@ -27,6 +27,7 @@ from rinr_core.placement import (
     recommend,
     reduction_vs_jpeg,
     reduction_vs_serverless,
+    sequence_payload_bytes,
     sweep,
 )
 from rinr_core.synthetic import generate_sequence
@@ -326,6 +327,31 @@ def test_computed_payload_size_equals_a_real_encode(codec, mode):
 
     # Assert
     assert inr_payload_bytes(codec, w * h) == len(real)
+
+
+@pytest.mark.parametrize("codec", ["res-nerv", "nerv"])
+def test_sequence_payload_bound_is_above_a_real_encode_and_close_to_it(codec):
+    # Prepare: the default NeRV preset, 4 frames, one epoch
+    from rinr_core.sequence import SequenceSettings, encode_sequence
+
+    frames = generate_sequence(4, width=48, height=32, seed=3)
+    settings = SequenceSettings(codec=codec, epochs=1, qat_epochs=1, object_steps=4, device="cpu")
+
+    # Execute
+    real = len(encode_sequence(frames, settings).payload) / len(frames)
+    areas = [f.box[2] * f.box[3] for f in frames]
+    bound = float(np.mean([sequence_payload_bytes(codec, 4, 48, 32, a) for a in areas]))
+
+    # Assert
+    assert real <= bound <= 1.3 * real
+
+
+def test_sequence_payload_bound_refuses_image_codecs_and_empty_streams():
+    # Execute / Assert
+    with pytest.raises(ConfigError, match="not a sequence codec"):
+        sequence_payload_bytes("residual-inr", 4, 48, 32, 100)
+    with pytest.raises(ConfigError, match="must be >= 1"):
+        sequence_payload_bytes("res-nerv", 0, 48, 32, 100)
 
 
 # --- rinr plan ---------------------------------------------------------------------------------

@@ -1,0 +1,164 @@
+"""Video codecs at the fog: each node's frames as one ``.rinrs`` stream that grows by updates.
+
+With ``codec = res-nerv`` (or ``nerv``) the fog keeps one stream per node and frame size.
+The first frames of a stream are encoded together (:func:`rinr_core.sequence.encode_sequence`:
+one NeRV background plus per-frame object residual INRs); frames that arrive in later rounds
+fine-tune that NeRV (:func:`~rinr_core.sequence.update_sequence`) and become an *update*
+segment that ships only what changed. The fog keeps every segment and the merged stream.
+
+What a node is sent for a stream (:meth:`Stream.deliveries`): the segments after the ones it
+holds, as updates; or, when it holds none of the stream (a new or late node), when what it
+holds is not a prefix of the segments, or when an update could not be applied there, the
+whole merged stream in one item (smaller than the base plus its updates).
+
+Segments are cached like ``.rinr`` payloads (:class:`~fog.encode_cache.EncodeCache`), keyed
+by the frames' JPEGs and boxes, the settings and the stream they extend, so a restarted fog
+rebuilds identical streams without fitting again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from edge.config import RuntimeConfig
+from edge.records import KIND_RINRS, Delivery
+from fog.encode_cache import EncodeCache
+from rinr_core.frames import Frame
+from rinr_core.sequence import (
+    SequenceSettings,
+    apply_update,
+    encode_sequence,
+    payload_crc,
+    update_sequence,
+)
+
+
+def sequence_settings(config: RuntimeConfig) -> SequenceSettings:
+    """The ``rinr_core.sequence`` settings of the run's video codec."""
+    return SequenceSettings(
+        codec=config.codec, nerv_preset=config.nerv_preset, epochs=config.nerv_epochs or None,
+        nerv_bits=config.background_bits or None, object_preset=config.preset,
+        object_steps=config.inr_steps or None, object_bits=config.object_bits or 10,
+        warm_start=config.inr_warm_start, device=config.torch_device, seed=config.seed,
+    )
+
+
+def stream_id(owner: str, frame: Frame) -> str:
+    """The stream of ``owner``'s frames of ``frame``'s size (a NeRV renders one size)."""
+    return f"{owner}-{frame.width}x{frame.height}"
+
+
+def segment_key(settings: SequenceSettings, base: bytes | None,
+                frames: Sequence[tuple[bytes, Sequence[float]]]) -> str:
+    """Cache key of a segment: its frames' JPEGs and boxes, the settings, and its base stream."""
+    fields = {k: v for k, v in dataclasses.asdict(settings).items() if k != "device"}
+    text = json.dumps({
+        "rinrs": fields, "base": None if base is None else payload_crc(base),
+        "frames": [[hashlib.sha256(jpeg).hexdigest(), [float(v) for v in box]]
+                   for jpeg, box in frames],
+    }, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class Segment:
+    """One encode of a stream: the base ``.rinrs`` (first) or an update, and its frames."""
+
+    item_id: str
+    data: bytes
+    frames: list[str]
+    labels: list[str]
+
+
+@dataclass
+class Stream:
+    """A node's ``.rinrs`` stream at the fog: its segments and the merged payload."""
+
+    stream_id: str
+    owner: str
+    segments: list[Segment] = field(default_factory=list)
+    merged: bytes = b""
+
+    @property
+    def frames(self) -> list[str]:
+        """Every frame of the stream, in payload order."""
+        return [f for s in self.segments for f in s.frames]
+
+    def append(self, data: bytes, frames: list[str], labels: list[str]) -> None:
+        """Add a segment (the base when the stream is empty, else an update to ``merged``)."""
+        self.merged = data if not self.segments else apply_update(self.merged, data)
+        self.segments.append(Segment(f"{self.stream_id}.{len(self.segments)}", data,
+                                     frames, labels))
+
+    def deliveries(self, held: set[str], whole: bool = False) -> list[Delivery]:
+        """What a node holding ``held`` frames lacks of this stream (see the module docstring).
+
+        ``whole=True`` sends the merged stream even when updates would do (after an update
+        failed at the node).
+        """
+        done = 0
+        while done < len(self.segments) and set(self.segments[done].frames) <= held:
+            done += 1
+        prefix = {f for s in self.segments[:done] for f in s.frames}
+        if done == len(self.segments):
+            return []
+        if whole or done == 0 or set(self.frames) & held != prefix:
+            last = len(self.segments) - 1
+            return [Delivery(f"{self.stream_id}.0-{last}", KIND_RINRS, self.merged, (0, 0, 0, 0),
+                             "", self.owner, tuple(self.frames),
+                             tuple(x for s in self.segments for x in s.labels), self.stream_id,
+                             update=False)]
+        return [Delivery(s.item_id, KIND_RINRS, s.data, (0, 0, 0, 0), "", self.owner,
+                         tuple(s.frames), tuple(s.labels), self.stream_id, update=True)
+                for s in self.segments[done:]]
+
+
+@dataclass
+class SegmentResult:
+    """A segment just added to a stream: per-frame metrics, and whether it came from the cache."""
+
+    stream: Stream
+    frame_ids: list[str]
+    metrics: list[dict]
+    cached: bool
+
+
+class StreamEncoder:
+    """Encodes each node's new frames into its streams (see the module docstring)."""
+
+    def __init__(self, config: RuntimeConfig, cache: EncodeCache) -> None:
+        self.settings = sequence_settings(config)
+        self.cache = cache
+        self.streams: dict[str, Stream] = {}
+
+    def encode(self, owner: str, items: Sequence[tuple[str, bytes, Frame]]) -> list[SegmentResult]:
+        """Append ``(frame id, jpeg, frame)`` of ``owner``, in capture order, to its streams."""
+        groups: dict[str, list[tuple[str, bytes, Frame]]] = {}
+        for item in items:
+            groups.setdefault(stream_id(owner, item[2]), []).append(item)
+        results = []
+        for sid, members in groups.items():
+            stream = self.streams.setdefault(sid, Stream(sid, owner))
+            base = stream.merged or None
+            key = segment_key(self.settings, base, [(jpeg, f.box) for _, jpeg, f in members])
+            hit = self.cache.get(key)
+            if hit is not None:
+                data, metrics, cached = hit.payload, list(hit.metrics["frames"]), True
+            else:
+                frames = [f for _, _, f in members]
+                if base is None:
+                    encoded = encode_sequence(frames, self.settings)
+                    data, metrics = encoded.payload, encoded.metrics
+                else:
+                    update = update_sequence(base, frames, self.settings)
+                    data, metrics = update.payload, update.metrics
+                self.cache.put(key, data, {"frames": metrics})
+                cached = False
+            ids = [fid for fid, _, _ in members]
+            stream.append(data, ids, [f.label for _, _, f in members])
+            results.append(SegmentResult(stream, ids, metrics, cached))
+        return results
