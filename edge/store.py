@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -86,8 +87,15 @@ class NodeStore:
         return dict(_read_json(self._index_path, {}))  # type: ignore[arg-type]
 
     def held_ids(self) -> list[str]:
-        """Ids of every stored frame, in the order they arrived."""
-        return list(self._index())
+        """Ids of every stored frame, in the order they arrived.
+
+        Frames of a stream whose file is missing or fails its checksum are left out, so the
+        fog sends that stream whole again.
+        """
+        index = self._index()
+        streams = {e["stream"] for e in index.values() if e.get("stream")}
+        damaged = {s for s in streams if not self._stream_intact(s)}
+        return [fid for fid, e in index.items() if e.get("stream", "") not in damaged]
 
     def items(self) -> list[StoredItem]:
         """Every stored frame's description, in the order they arrived."""
@@ -136,6 +144,16 @@ class NodeStore:
             raise PayloadError(f"invalid stream id {stream!r}: expected letters, digits, '.', "
                                "'_' or '-' (at most 128)")
         return self.items_dir / f"{stream}.rinrs"
+
+    def _stream_intact(self, stream: str) -> bool:
+        """Whether a stream's file is present and its checksum matches (no full parse)."""
+        from rinr_core.sequence import payload_crc
+
+        try:
+            data = self.stream_path(stream).read_bytes()
+        except (OSError, PayloadError):
+            return False
+        return len(data) > 4 and zlib.crc32(data[:-4]) == payload_crc(data)
 
     def add_stream(self, delivery: Delivery, server_round: int) -> list[str]:
         """Store a ``.rinrs`` item: the whole stream, or an update merged into the one held.

@@ -137,3 +137,22 @@ def test_an_unsafe_stream_id_is_refused(tmp_path: Path) -> None:
     # Execute / Assert
     with pytest.raises(PayloadError, match="invalid stream id"):
         NodeStore(tmp_path).stream_path("../../etc/passwd")
+
+
+def test_frames_of_a_damaged_stream_are_not_reported_as_held(tmp_path: Path, tiny_stream) -> None:
+    # Prepare
+    store = NodeStore(tmp_path)
+    store.add([_delivery("x")], server_round=1)
+    store.add_stream(_stream_item("p1-48x32.0", tiny_stream.base, ("a", "b", "c"), False), 1)
+    path = store.stream_path("p1-48x32")
+
+    # Execute
+    path.write_bytes(tiny_stream.base[:-1] + bytes([tiny_stream.base[-1] ^ 1]))
+    damaged = store.held_ids()
+    path.unlink()
+    missing = store.held_ids()
+    store.add_stream(_stream_item("p1-48x32.0", tiny_stream.base, ("a", "b", "c"), False), 2)
+
+    # Assert: the other frames stay held; the stream is held again once it is re-sent
+    assert damaged == missing == ["x"]
+    assert store.held_ids() == ["x", "a", "b", "c"]

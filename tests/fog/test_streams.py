@@ -182,6 +182,24 @@ def test_a_node_whose_stream_is_damaged_gets_it_whole_next_round(stream_config,
     assert not _node(stream_config, "p1").decode_received().broken
 
 
+def test_a_node_that_lost_a_stream_file_gets_it_whole(stream_config, run_fog) -> None:
+    # Prepare: p1's copy of p0's stream disappears before round 2's collect
+    def before(msg: Message, context) -> None:
+        if (context.node_config["partition-id"] == 1 and msg.metadata.message_type ==
+                "query.collect" and msg.content.config_records["round"]["round"] == 2):
+            items = Path(stream_config["edge-dir"]) / "run-1" / "node-p1"
+            next(items.glob("items/p0-*.rinrs")).unlink()
+
+    # Execute
+    grid, report = run_fog(stream_config, before=before)
+
+    # Assert: round 2 already sends p0's stream whole to p1; nothing broke, nothing twice
+    whole = [d for d in _broadcasts(grid)[2] if d.source == "p0" and not d.update]
+    assert len(whole) == 1 and report["rounds"][1]["broken"] == []
+    _assert_everyone_got_everything_once(report)
+    assert not _node(stream_config, "p1").decode_received().broken
+
+
 def test_a_restarted_fog_rebuilds_its_streams_from_the_cache(stream_config, run_fog,
                                                              monkeypatch) -> None:
     # Prepare
