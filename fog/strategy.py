@@ -110,7 +110,7 @@ def codec_payload_bytes(config: RuntimeConfig, geometry: list[tuple[int, int, in
                         frames_per_device: float) -> float:
     """Mean payload bytes per frame of the run's INR codec for uploads of ``geometry``.
 
-    Image codecs: the exact ``.rinr`` size of each box tier. Video codecs: the bound of
+    Image codecs: the exact ``.rinr`` size of each box tier. Video codecs: the estimate of
     :func:`~rinr_core.placement.sequence_payload_bytes` for a stream of ``frames_per_device``
     frames (a ``.rinrs`` size depends on its pixels, known only after encoding).
     """

@@ -162,12 +162,13 @@ def inr_payload_bytes(codec: str, box_area: int, *, preset: str = DEFAULT_PRESET
 def sequence_payload_bytes(codec: str, frames: int, width: int, height: int, box_area: int, *,
                            nerv_preset: str = "fast", object_preset: str = DEFAULT_PRESET,
                            nerv_bits: int | None = None, object_bits: int | None = 10) -> float:
-    """Upper bound of the ``.rinrs`` bytes per frame of a ``frames``-frame stream.
+    """Estimated ``.rinrs`` bytes per frame of a ``frames``-frame stream.
 
-    A sequence payload is entropy-coded, so its size depends on the pixels; this bound is its
-    size without entropy coding: the NeRV's weights at ``nerv_bits`` (default: the preset's)
-    shared by ``frames``, plus, with ``res-nerv``, each frame's record and object residual
-    INR (the tier of ``box_area``) at ``object_bits``. Measured payloads are 5-15% smaller.
+    A sequence payload is entropy-coded, so its size depends on the pixels; this estimate is
+    its size without entropy coding: the NeRV's weights at ``nerv_bits`` (default: the
+    preset's) shared by ``frames``, plus, with ``res-nerv``, each frame's record and object
+    residual INR (the tier of ``box_area``) at ``object_bits``. Trained weights entropy-code
+    5-15% below it (nearly random ones, after a few steps, about at it).
     """
     from rinr_core.nerv import get_nerv_preset
     from rinr_core.presets import get_preset
