@@ -176,6 +176,7 @@ def test_a_node_whose_stream_is_damaged_gets_it_whole_next_round(stream_config,
     second, third = report["rounds"][1], report["rounds"][2]
     assert {b["node"] for b in second["broken"]} == {"p1"}
     assert "truncated" in second["broken"][0]["reason"]
+    assert {b["frame"] for b in second["broken"]} <= set(third["delivered"]["p1"])
     p1_items = [d for d in _broadcasts(grid)[3] if d.source == "p0" and d.update is False]
     assert len(p1_items) == 1 and len(p1_items[0].frames) == 5
     _assert_everyone_got_everything_once(report)
