@@ -9,7 +9,8 @@ the product of the strides (rounded up); the output is cropped to the frame.
 
 :class:`NervArch` is the shape (what a decoder needs), :class:`NervTraining` the recipe, and
 :data:`NERV_PRESETS` the named pairs (``paper`` is the issue's recipe at 640x360; ``fast``, the
-default, trains a ~100-frame 160x90 sequence on one CPU core in a few minutes).
+default, trains a ~100-frame 160x90 sequence on one CPU core in a few minutes; ``compact`` is
+scaled to the sequence's frame count and size, see :func:`arch_for_weights`).
 """
 
 from __future__ import annotations
@@ -114,6 +115,30 @@ class NervArch:
         macs += h * w * c_in * 3
         return macs / float(height * width)
 
+    def scaled(self, factor: float) -> NervArch:
+        """The same shape with ``stem_hidden``, ``base_channels`` and ``widths`` times ``factor``
+        (rounded, at least 1): about ``factor**2`` times the weights."""
+        def size(c: int) -> int:
+            return max(1, round(c * factor))
+
+        return replace(self, stem_hidden=size(self.stem_hidden), base_channels=size(self.base_channels),
+                       widths=tuple(size(w) for w in self.widths))
+
+
+def arch_for_weights(arch: NervArch, height: int, width: int, max_weights: int) -> NervArch:
+    """``arch`` scaled (:meth:`NervArch.scaled`) to the most weights within ``max_weights`` at
+    ``height x width``; the factor is searched in steps of 1/64, from 1/64 up to 8."""
+    best = None
+    for k in range(1, 8 * 64 + 1):
+        candidate = arch.scaled(k / 64)
+        if candidate.num_params(height, width) > max_weights:
+            break
+        best = candidate
+    if best is None:
+        raise ConfigError(f"no NeRV of the shape {arch.strides}/{arch.widths} fits {max_weights} weights "
+                          f"at {width}x{height}")
+    return best
+
 
 @dataclass(frozen=True)
 class NervTraining:
@@ -161,12 +186,17 @@ class NervTraining:
 
 @dataclass(frozen=True)
 class NervPreset:
-    """A named NeRV architecture with its training recipe."""
+    """A named NeRV architecture with its training recipe.
+
+    ``bpp``: when set, sequence encoders scale ``arch`` to about this many stored bits per pixel
+    of every frame (:meth:`rinr_core.sequence.SequenceSettings.arch_for`); ``None``: ``arch`` as is.
+    """
 
     name: str
     description: str
     arch: NervArch
     training: NervTraining
+    bpp: float | None = None
 
     def with_overrides(self, **changes: object) -> NervPreset:
         """A copy with training fields replaced (``None`` values are ignored)."""
@@ -188,6 +218,14 @@ NERV_PRESETS: dict[str, NervPreset] = {
                     "(~120k weights, ~2.8k MACs/px at 160x90), 60 epochs + 6 QAT, lr 2e-3",
         arch=NervArch(stem_hidden=64, base_channels=12, strides=(5, 2, 2), widths=(24, 16, 12)),
         training=NervTraining(epochs=60, lr=2e-3, batch_size=2, qat_epochs=6),
+    ),
+    "compact": NervPreset(
+        name="compact",
+        description="sized to the sequence: strides 4,2,2, widths 24,16,12, stem 64, 12-channel map, scaled "
+                    "to 0.3 stored bits per pixel per frame; 5-bit weights (6 QAT epochs), 60 epochs, lr 2e-3",
+        arch=NervArch(stem_hidden=64, base_channels=12, strides=(4, 2, 2), widths=(24, 16, 12)),
+        training=NervTraining(epochs=60, lr=2e-3, batch_size=2, bits=5, qat_epochs=6),
+        bpp=0.3,
     ),
 }
 DEFAULT_NERV_PRESET = "fast"

@@ -4,12 +4,15 @@ Encoding (:func:`encode_sequence`):
 
 1. one NeRV (:mod:`rinr_core.nerv`) is fitted to every frame of the sequence, quantized
    (8 bits or fewer, with a short quantization-aware phase) and entropy-coded
-   (:mod:`rinr_core.entropy`);
+   (:mod:`rinr_core.entropy`); its size is the preset's, or scaled to the frame count and
+   size (``nerv_bpp``, preset ``compact``), optionally grown until a background PSNR target
+   is met (``background_db``);
 2. codec ``res-nerv`` then fits, for every frame, an object residual SIREN to
    ``original - background`` inside the box, where the background is the NeRV **as the decoder
    renders it** (from the stored weights). The residual INRs are fitted in ``chains``
    contiguous runs of the sequence advancing in lockstep: one batch per position, each frame
-   warm-started from the previous frame of its run. Codec ``nerv`` stops after step 1.
+   warm-started from the previous frame of its run; with ``object_db``, objects that decode
+   below it are refitted with larger tiers. Codec ``nerv`` stops after step 1.
 
 New frames (:func:`update_sequence`) fine-tune the latest NeRV on the new frames only, with
 its weights kept on the earlier quantization grid; the new *version* is shipped as code
@@ -91,6 +94,7 @@ from rinr_core.nerv import (
     Nerv,
     NervArch,
     NervPreset,
+    arch_for_weights,
     build_nerv,
     fit_nerv,
     frame_times,
@@ -110,6 +114,7 @@ UPDATE_SCOPES = ("stem", "all")
 FLAG_UPDATE = 1
 NO_PARENT = 255
 STORE_CODES, STORE_DELTA = 0, 1
+CODED_BITS_SAVED = 1.2  # entropy coding's saving per stored NeRV weight, in bits (estimate for nerv_bpp)
 MAX_SYMBOLS = 2**26  # per section: guards decoders against absurd sizes in damaged headers
 
 _HEADER = struct.Struct("<4sBBBBBHHfII")
@@ -453,6 +458,11 @@ class SequenceSettings:
         Name in :data:`rinr_core.nerv.NERV_PRESETS`.
     arch
         A NeRV architecture to use instead of the preset's (the recipe stays the preset's).
+    nerv_bpp
+        Size the NeRV from the sequence: the architecture (``arch`` or the preset's) is scaled
+        (:func:`rinr_core.nerv.arch_for_weights`) to about ``nerv_bpp`` stored bits per pixel of
+        every frame (see :meth:`arch_for`). ``None``: the preset's ``bpp`` (``compact``: 0.3;
+        ``fast``, ``paper``: none, the architecture as is).
     epochs, lr, nerv_bits, qat_epochs
         Override the NeRV preset's training recipe and stored bit width.
     update_epochs
@@ -468,6 +478,17 @@ class SequenceSettings:
         is 10 bits (not QRE's 16): on 100 frames of Crossing at 160x107 with one NeRV, objects
         reached 39.6 dB at 16 bits, 38.7-40.3 dB at 10 bits (two runs) for 14% fewer bytes per
         frame, and 34.9 dB at 8 bits.
+    background_db, max_nerv_bpp
+        Background PSNR target: when the NeRV is sized in bits per pixel (``nerv_bpp`` or the
+        preset's ``bpp``) and some frame's background (outside its box, as stored) falls short,
+        the NeRV is fitted again from scratch with 1.6 times the bits per pixel, as long as that
+        stays within ``max_nerv_bpp``; the last fit is kept. ``None``: one fit.
+    object_arch
+        One SIREN shape for every object INR instead of the object preset's tiers by box area.
+    object_db
+        Object PSNR target: a frame whose decoded object falls short gets its object INR refitted
+        (cold) with the next larger of the object preset's tiers, until it reaches the target or
+        the tiers run out (then the best try is kept). ``None``: one fit per frame.
     chains
         Object INRs are fitted in this many contiguous runs of the sequence at once (the batch
         size); each frame of a run is warm-started from the previous one.
@@ -482,6 +503,9 @@ class SequenceSettings:
     codec: str = "res-nerv"
     nerv_preset: str = DEFAULT_NERV_PRESET
     arch: NervArch | None = None
+    nerv_bpp: float | None = None
+    background_db: float | None = None
+    max_nerv_bpp: float = 0.8
     epochs: int | None = None
     lr: float | None = None
     nerv_bits: int | None = None
@@ -491,6 +515,8 @@ class SequenceSettings:
     object_preset: str = DEFAULT_PRESET
     object_steps: int | None = None
     object_bits: int | None = 10
+    object_arch: SirenArch | None = None
+    object_db: float | None = None
     chains: int = 8
     warm_start: bool = True
     max_side: int | None = None
@@ -507,6 +533,8 @@ class SequenceSettings:
             raise ConfigError(f"chains must be at least 1, got {self.chains}")
         if self.max_side is not None and self.max_side < 8:
             raise ConfigError(f"max_side must be at least 8 pixels, got {self.max_side}")
+        if (self.nerv_bpp is not None and not self.nerv_bpp > 0) or not self.max_nerv_bpp > 0:
+            raise ConfigError(f"nerv_bpp and max_nerv_bpp must be positive, got {self.nerv_bpp}, {self.max_nerv_bpp}")
         self.resolve()
         get_preset(self.object_preset)
 
@@ -515,6 +543,25 @@ class SequenceSettings:
         preset = get_nerv_preset(self.nerv_preset).with_overrides(
             epochs=self.epochs, lr=self.lr, bits=self.nerv_bits, qat_epochs=self.qat_epochs)
         return preset if self.arch is None else replace(preset, arch=self.arch)
+
+    def arch_for(self, frames: int, height: int, width: int, bpp: float | None = None) -> NervArch:
+        """The NeRV architecture for ``frames`` frames of ``width x height``: the resolved one,
+        scaled to ``bpp`` (default: ``nerv_bpp``, else the preset's ``bpp``) when that is set.
+
+        The weight budget is ``bpp * width * height * frames / (bits - 1.2)``: on 120-frame
+        sequences at 160 px, entropy coding stored 8-, 6-, 5- and 4-bit weights in about 6.8-7.1,
+        4.8, 3.8 and 2.8 bits.
+        """
+        preset = self.resolve()
+        bpp = bpp if bpp is not None else self.sizing_bpp()
+        if bpp is None:
+            return preset.arch
+        coded_bits = max(preset.training.bits - CODED_BITS_SAVED, 1.0)
+        return arch_for_weights(preset.arch, height, width, int(bpp * width * height * frames / coded_bits))
+
+    def sizing_bpp(self) -> float | None:
+        """Bits per pixel per frame the NeRV is sized to (``nerv_bpp``, else the preset's), or None."""
+        return self.nerv_bpp if self.nerv_bpp is not None else self.resolve().bpp
 
     def object_codec(self) -> CodecSettings:
         """The image-codec settings the object residual INRs are fitted with (QRE recipe)."""
@@ -607,12 +654,94 @@ def fit_object_residuals(frames: Sequence[Frame], backgrounds: Sequence[torch.Te
             inits = [fitted[k - 1] for k in positions]
         if not settings.warm_start:
             inits = [None] * len(positions)
-        jobs = _object_jobs(frames, backgrounds, positions, inits, preset.object_arch, device)
+        arch_of = preset.object_arch if settings.object_arch is None else (lambda _area: settings.object_arch)
+        jobs = _object_jobs(frames, backgrounds, positions, inits, arch_of, device)  # type: ignore[arg-type]
         for k, job, (params, steps) in zip(positions, jobs, run_fit_jobs(jobs, *fits, codec.seed + 1), strict=True):
             fitted[k] = params
             stored[k] = store_inr(params, role, fits[0].bits, job.scale)  # type: ignore[arg-type]
-            extra[k] = {"steps_object": steps, "warm_object": job.init is not None}
+            extra[k] = {"steps_object": steps, "warm_object": job.init is not None, "object_refits": 0}
+    if settings.object_db is not None:
+        _refit_short_objects(frames, backgrounds, stored, extra, settings, fits, device)  # type: ignore[arg-type]
     return stored, extra  # type: ignore[return-value]
+
+
+def _object_psnrs(frames: Sequence[Frame], backgrounds: Sequence[torch.Tensor], positions: Sequence[int],
+                  inrs: Sequence[StoredInr], device: torch.device) -> list[float]:
+    """Object PSNR of ``frames[k]`` as decoded: its background plus ``inrs``, rounded to ``uint8``."""
+    images = [backgrounds[k].clone() for k in positions]
+    _add_objects(images, [frames[k].box for k in positions], inrs, device)
+    return [frame_psnrs(frames[k].image, to_uint8(image), frames[k].box)["psnr_object"]
+            for k, image in zip(positions, images, strict=True)]
+
+
+def _refit_short_objects(frames: Sequence[Frame], backgrounds: Sequence[torch.Tensor], stored: list[StoredInr],
+                         extra: list[dict], settings: SequenceSettings, fits: tuple[FitSettings, FitSettings],
+                         device: torch.device) -> None:
+    """Refit objects below ``settings.object_db`` with ever larger tiers (in place); keep the best try."""
+    tiers = sorted({arch for _, arch in settings.object_codec().resolve().object_tiers}, key=lambda a: a.num_params)
+    positions = list(range(len(frames)))
+    best = dict(zip(positions, _object_psnrs(frames, backgrounds, positions, stored, device), strict=True))
+    pending = [k for k in positions if best[k] < settings.object_db]  # type: ignore[operator]
+    tried = {k: stored[k].arch.num_params for k in pending}
+    while pending:
+        groups: dict[tuple, tuple[SirenArch, list[int]]] = {}
+        for k in pending:
+            bigger = [a for a in tiers if a.num_params > tried[k]]
+            if bigger:
+                groups.setdefault(bigger[0].key, (bigger[0], []))[1].append(k)
+                tried[k] = bigger[0].num_params
+        pending = []
+        for arch, members in groups.values():
+            jobs = _object_jobs(frames, backgrounds, members, [None] * len(members), lambda _area, a=arch: a, device)
+            fitted = run_fit_jobs(jobs, *fits, settings.seed + 1)
+            tries = [store_inr(params, ROLE_OBJECT_RESIDUAL, fits[0].bits, job.scale)
+                     for job, (params, _) in zip(jobs, fitted, strict=True)]
+            for k, inr, value, (_, steps) in zip(members, tries, _object_psnrs(frames, backgrounds, members, tries,
+                                                                                device), fitted, strict=True):
+                extra[k]["steps_object"] += steps
+                extra[k]["object_refits"] += 1
+                if value > best[k]:
+                    best[k], stored[k] = value, inr
+                if value < settings.object_db:  # type: ignore[operator]
+                    pending.append(k)
+
+
+NERV_GROWTH = 1.6  # bits-per-pixel factor between NeRV fits when the background target is missed
+
+
+def _background_psnrs(model: Nerv, frames: Sequence[Frame], times: torch.Tensor, bits: int,
+                      device: torch.device) -> list[float]:
+    """Background PSNR (outside the box) of every frame as the stored NeRV renders it."""
+    tensors = quantize_nerv(model, bits)
+    stored = _stored_model(model.arch, model.height, model.width, tensors, device)
+    return [frame_psnrs(f.image, to_uint8(image), f.box)["psnr_background"]
+            for f, image in zip(frames, render(stored, times), strict=True)]
+
+
+def _fit_background(frames: Sequence[Frame], settings: SequenceSettings, times: torch.Tensor,
+                    device: torch.device) -> tuple[Nerv, float, list[float]]:
+    """Fit a NeRV to ``frames``, larger while ``settings.background_db`` is missed (see there).
+
+    Returns the kept network, its fit PSNR and the bits per pixel of every fit (empty: not sized).
+    """
+    training = settings.resolve().training
+    height, width = frames[0].height, frames[0].width
+    images = np.stack([f.image for f in frames])
+    bpp, tries = settings.sizing_bpp(), []
+    while True:
+        model = build_nerv(settings.arch_for(len(frames), height, width, bpp), height, width, seed=settings.seed,
+                           device=device)
+        psnr = fit_nerv(model, images, times, training, seed=settings.seed).psnr
+        if bpp is None:
+            return model, psnr, tries
+        tries.append(bpp)
+        grown = bpp * NERV_GROWTH
+        if settings.background_db is None or grown > settings.max_nerv_bpp * (1 + 1e-9):
+            return model, psnr, tries
+        psnrs = _background_psnrs(model, frames, times, training.bits, device)
+        if min((v for v in psnrs if not math.isnan(v)), default=math.inf) >= settings.background_db:
+            return model, psnr, tries  # (NaN: the box covers the whole frame)
+        bpp = grown
 
 
 def _grid(version: NervVersion) -> Grid:
@@ -661,6 +790,12 @@ def _measure(data: bytes, frames: Sequence[Frame], device: torch.device, base: S
     return out
 
 
+def arch_label(arch: NervArch) -> str:
+    """A NeRV architecture in one short line (for summaries and reports)."""
+    return (f"stem {2 * arch.pe_levels}->{arch.stem_hidden}->{arch.base_channels} ch, strides "
+            f"{','.join(map(str, arch.strides))}, widths {','.join(map(str, arch.widths))}")
+
+
 def _nerv_summary(version: NervVersion, section: bytes, report_seconds: float, psnr: float) -> dict:
     count = sum(t.codes.size for t in version.tensors)
     return {"nerv_weights": count, "nerv_bytes": len(section),
@@ -698,10 +833,9 @@ def encode_sequence(frames: Sequence[Frame], settings: SequenceSettings | None =
     times = frame_times(range(len(frames)), index_scale, device)
     start = time.perf_counter()
     fit_psnr = float("nan")
+    bpp_tries: list[float] = []
     if background is None:
-        background = build_nerv(preset.arch, height, width, seed=settings.seed, device=device)
-        fit_psnr = fit_nerv(background, np.stack([f.image for f in frames]), times, preset.training,
-                            seed=settings.seed).psnr
+        background, fit_psnr, bpp_tries = _fit_background(frames, settings, times, device)
     elif (background.height, background.width) != (height, width):
         raise ConfigError(f"the given NeRV renders {background.width}x{background.height} frames, "
                           f"the sequence has {width}x{height}; fit a new one (background=None)")
@@ -723,6 +857,7 @@ def encode_sequence(frames: Sequence[Frame], settings: SequenceSettings | None =
     for m, e in zip(metrics, extra, strict=True):
         m.update(e)
     summary = {"codec": settings.codec, "nerv_preset": settings.nerv_preset, "frames": len(frames),
+               "nerv_arch": arch_label(arch), "nerv_bpp_tries": ",".join(f"{b:.3g}" for b in bpp_tries),
                "total_bytes": len(data), **_nerv_summary(version, encode_tensors(version.tensors), fit_seconds, fit_psnr),
                "object_fit_seconds": object_seconds}
     return SequenceResult(data, frames, metrics, summary, stored)

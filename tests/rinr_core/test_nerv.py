@@ -9,6 +9,7 @@ from rinr_core.nerv import (
     NERV_PRESETS,
     NervArch,
     NervTraining,
+    arch_for_weights,
     build_nerv,
     fit_nerv,
     frame_times,
@@ -116,3 +117,20 @@ def test_bad_configurations_are_config_errors():
     with pytest.raises(ConfigError, match="bit width"):
         NervTraining(epochs=1, lr=1e-3, bits=1)
     assert set(NERV_PRESETS) >= {"paper", "fast"}
+
+
+def test_scaling_an_arch_changes_its_widths_and_fits_a_weight_budget():
+    doubled = TINY.scaled(2)
+    assert (doubled.stem_hidden, doubled.base_channels, doubled.widths) == (64, 16, (32, 24, 16))
+    assert doubled.strides == TINY.strides and doubled.pe_levels == TINY.pe_levels
+    for budget in (3_000, 20_000, 80_000):
+        arch = arch_for_weights(TINY, 32, 48, budget)
+        assert arch.strides == TINY.strides
+        assert 0.8 * budget < arch.num_params(32, 48) <= budget
+    with pytest.raises(ConfigError, match="fits"):
+        arch_for_weights(TINY, 32, 48, 10)
+
+
+def test_only_the_compact_preset_is_sized_to_the_sequence():
+    assert get_nerv_preset("compact").bpp > 0 and get_nerv_preset("compact").training.bits < 8
+    assert get_nerv_preset("fast").bpp is None and get_nerv_preset("paper").bpp is None

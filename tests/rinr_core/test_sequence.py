@@ -4,6 +4,7 @@ import argparse
 import json
 import struct
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -184,6 +185,36 @@ def test_frames_of_different_sizes_and_unknown_codecs_are_config_errors(frames):
         SequenceSettings(codec="h264")
     with pytest.raises(ConfigError, match="scope"):
         SequenceSettings(update_scope="head")
+
+
+def test_objects_below_the_target_are_refitted_with_larger_tiers(encoded, frames):
+    easy = encode_sequence(frames[:8], replace(SETTINGS, object_db=1.0), background=encoded.background)
+    assert all(m["object_refits"] == 0 for m in easy.metrics)
+    assert len(easy.payload) == len(encoded.payload)
+    hard = encode_sequence(frames[:8], replace(SETTINGS, object_db=99.0), background=encoded.background)
+    assert all(m["object_refits"] == 3 for m in hard.metrics)  # 3x10 -> 3x15 -> 5x17 -> 5x24, the best kept
+    for before, after in zip(encoded.metrics, hard.metrics, strict=True):
+        assert after["psnr_object"] >= before["psnr_object"] - 1e-6
+
+
+def test_nerv_bpp_sizes_the_nerv_from_the_frame_count_and_size(frames):
+    assert SETTINGS.arch_for(8, 32, 48) == TINY  # no budget: the architecture as given
+    sized = replace(SETTINGS, nerv_bpp=1.5)
+    few, many = sized.arch_for(4, 32, 48), sized.arch_for(16, 32, 48)
+    assert few.strides == many.strides == TINY.strides
+    assert few.num_params(32, 48) < many.num_params(32, 48) <= 1.5 * 48 * 32 * 16 / (8 - 1.2)
+    result = encode_sequence(frames[:4], replace(sized, codec="nerv", epochs=2, qat_epochs=0))
+    assert unpack_sequence(result.payload).arch == few
+    assert result.summary["nerv_weights"] == few.num_params(32, 48)
+    with pytest.raises(ConfigError, match="nerv_bpp"):
+        SequenceSettings(nerv_bpp=0)
+    grown = encode_sequence(frames[:4], replace(sized, codec="nerv", epochs=2, qat_epochs=0, background_db=99.0,
+                                                max_nerv_bpp=1.5 * 1.6**2))
+    assert grown.summary["nerv_bpp_tries"] == "1.5,2.4,3.84"  # missed every time: grown while within the cap
+    assert unpack_sequence(grown.payload).arch == sized.arch_for(4, 32, 48, 1.5 * 1.6**2)
+    compact = SequenceSettings(nerv_preset="compact")  # sized by the preset's own bpp
+    assert compact.arch_for(120, 90, 160).num_params(90, 160) <= 0.3 * 160 * 90 * 120 / (5 - 1.2)
+    assert compact.arch_for(300, 90, 160).num_params(90, 160) > compact.arch_for(120, 90, 160).num_params(90, 160)
 
 
 # --- the command line -------------------------------------------------------------------
