@@ -9,11 +9,14 @@ project's goal line) and sets QRE's bytes and PSNRs beside it, and draws object 
 PSNR against bytes per sequence: classic codecs as curves over their quality range, INR modes
 as points.
 
-Sequence codecs (``--sequence-frames``, default 60; 0 skips them): the first frames of each
-sequence are encoded with Res-NeRV (one NeRV background + object residual INRs) and NeRV (the
-same fitted NeRV alone), bytes amortized per frame; on the same frames each classic codec's
-smallest payload at the targets and its PSNRs at Res-NeRV's bytes are measured, and the report
-states per sequence whether Res-NeRV or the best classic codec needs fewer bytes per frame.
+Sequence codecs (``--sequence-frames``, default 60; ``all`` for every frame; 0 skips them): the
+first frames of each sequence are encoded with Res-NeRV (one NeRV background + object residual
+INRs; ``--nerv-preset``, ``--nerv-bpp`` sizes the NeRV from the frames) and NeRV (the same
+fitted NeRV alone), bytes amortized per frame; on the same frames each classic codec's smallest
+payload at the targets and its PSNRs at Res-NeRV's bytes are measured, and the report states per
+sequence whether Res-NeRV or the best classic codec needs fewer bytes per frame.
+``--reuse-frames rd.json`` copies the per-frame sections from a saved run (the report says so)
+and measures only the sequence codecs.
 
 Run from the repository root::
 
@@ -21,6 +24,7 @@ Run from the repository root::
     .venv/bin/python bench/rd.py --quick      # 1 sequence, 1 frame, 96 px, 100 steps, 6 video frames
     .venv/bin/python bench/rd.py --json       # the same, JSON on stdout
     .venv/bin/python bench/rd.py --render docs/results/rd.json   # rebuild report + plots, no encoding
+    .venv/bin/python bench/rd.py --reuse-frames docs/results/rd.json --sequence-frames all   # sequence codecs only
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import math
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +65,7 @@ from rinr_core.datasets import load_sequence
 from rinr_core.evaluation import Evaluation, comparison_picture, evaluate
 from rinr_core.frames import Frame
 from rinr_core.metrics import PSNR_CAP_DB
-from rinr_core.nerv import DEFAULT_NERV_PRESET
+from rinr_core.nerv import DEFAULT_NERV_PRESET, NERV_PRESETS
 from rinr_core.presets import Preset, get_preset
 from rinr_core.sequence import SequenceSettings, encode_sequence
 from rinr_core.siren import SirenArch
@@ -146,9 +150,11 @@ class RdConfig:
     device: str | None = None
     background_db: float = BACKGROUND_DB
     object_db: float = OBJECT_DB
-    sequence_frames: int = 0  # first frames of each sequence for the sequence codecs (0: no such section)
+    sequence_frames: int = 0  # first frames of each sequence for the sequence codecs (0: no such section, -1: all)
     nerv_preset: str = DEFAULT_NERV_PRESET
     nerv_epochs: int | None = None  # None: the NeRV preset's own
+    nerv_bpp: float | None = None  # None: the NeRV preset's architecture as is
+    aim_targets: bool = False  # Res-NeRV: grow the NeRV / refit objects that miss the targets (see --aim-targets)
     object_steps: int | None = None  # None: the object preset's own (sequence codecs)
 
 
@@ -190,10 +196,32 @@ def build_parser() -> argparse.ArgumentParser:
                         help="rebuild the report and plots from a saved rd.json instead of measuring")
     parser.add_argument("--paper-modes", default=",".join(DEFAULT_PAPER_MODES),
                         help="INR modes run with the paper preset ('' to skip it; include qre for equal-byte peers)")
-    parser.add_argument("--sequence-frames", type=int, default=DEFAULT_SEQUENCE_FRAMES,
+    parser.add_argument("--sequence-frames", type=_frame_count, default=DEFAULT_SEQUENCE_FRAMES,
                         help="first frames of each sequence encoded with Res-NeRV and NeRV "
-                             f"(default {DEFAULT_SEQUENCE_FRAMES}; 0 skips the sequence section)")
+                             f"(default {DEFAULT_SEQUENCE_FRAMES}; 'all': every frame; 0 skips the sequence section)")
+    parser.add_argument("--nerv-preset", default=DEFAULT_NERV_PRESET, choices=sorted(NERV_PRESETS),
+                        help=f"NeRV preset of the sequence codecs (default {DEFAULT_NERV_PRESET})")
+    parser.add_argument("--nerv-bpp", type=float, default=None,
+                        help="size the NeRV to about this many stored bits per pixel per frame "
+                             "(SequenceSettings.nerv_bpp; default: the preset's architecture)")
+    parser.add_argument("--aim-targets", action="store_true",
+                        help="Res-NeRV aims at the PSNR targets: a NeRV sized in bits per pixel is refitted "
+                             "larger while a frame's background misses the target (SequenceSettings.background_db), "
+                             "object INRs below the object target are refitted with larger tiers (object_db)")
+    parser.add_argument("--reuse-frames", type=Path, default=None,
+                        help="copy the per-frame sections from this saved rd.json and measure only the "
+                             "sequence codecs (the report names the run they came from)")
     return parser
+
+
+def _frame_count(text: str) -> int:
+    """``--sequence-frames``: a count, or ``all`` (-1)."""
+    if text.strip().lower() == "all":
+        return -1
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a frame count or 'all', got {text!r}") from None
 
 
 def config_from_args(args: argparse.Namespace) -> RdConfig:
@@ -208,15 +236,16 @@ def config_from_args(args: argparse.Namespace) -> RdConfig:
     if args.quick:
         frames, max_side, fast_steps, paper_steps = QUICK["frames"], QUICK["max_side"], QUICK["steps"], QUICK["steps"]
         sequence_frames, nerv_epochs, object_steps = QUICK["sequence_frames"], QUICK["nerv_epochs"], QUICK["steps"]
-    if frames < 1 or max_side < 8 or sequence_frames < 0:
-        raise SystemExit(f"error: need --frames >= 1, --max-side >= 8 and --sequence-frames >= 0, "
+    if frames < 1 or max_side < 8 or sequence_frames < -1:
+        raise SystemExit(f"error: need --frames >= 1, --max-side >= 8 and --sequence-frames >= 0 (or all), "
                          f"got {frames}, {max_side} and {sequence_frames}")
     runs = [RunSpec("fast", "fast", fast_steps, MODES, get_preset("fast"))]
     if paper_modes:
         runs.append(RunSpec("paper", "paper", paper_steps, paper_modes, get_preset("paper")))
     return RdConfig(data_dir=Path(args.data), sequences=sequences, frames=frames, max_side=max_side,
                     runs=tuple(runs), device=args.device, sequence_frames=sequence_frames,
-                    nerv_epochs=nerv_epochs, object_steps=object_steps)
+                    nerv_preset=args.nerv_preset, nerv_epochs=nerv_epochs, nerv_bpp=args.nerv_bpp,
+                    aim_targets=args.aim_targets, object_steps=object_steps)
 
 
 def sequence_dirs(config: RdConfig, quick: bool) -> list[Path]:
@@ -372,7 +401,9 @@ def nerv_description(config: RdConfig) -> dict[str, Any]:
     preset = SequenceSettings(nerv_preset=config.nerv_preset, epochs=config.nerv_epochs).resolve()
     t = preset.training
     return {"preset": preset.name, "description": preset.description, "epochs": t.epochs,
-            "qat_epochs": t.qat_epochs, "lr": t.lr, "batch_size": t.batch_size, "bits": t.bits}
+            "qat_epochs": t.qat_epochs, "lr": t.lr, "batch_size": t.batch_size, "bits": t.bits,
+            "nerv_bpp": config.nerv_bpp if config.nerv_bpp is not None else preset.bpp,
+            "max_nerv_bpp": SequenceSettings().max_nerv_bpp}
 
 
 def encode_video(frames: Sequence[Frame], config: RdConfig) -> dict[str, Any]:
@@ -381,7 +412,9 @@ def encode_video(frames: Sequence[Frame], config: RdConfig) -> dict[str, Any]:
     background = None
     for codec in VIDEO_CODECS:  # res-nerv first: its NeRV is reused by nerv
         settings = SequenceSettings(codec=codec, nerv_preset=config.nerv_preset, epochs=config.nerv_epochs,
-                                    object_steps=config.object_steps, max_side=config.max_side,
+                                    nerv_bpp=config.nerv_bpp, object_steps=config.object_steps,
+                                    object_db=config.object_db if config.aim_targets else None,
+                                    background_db=config.background_db if config.aim_targets else None, max_side=config.max_side,
                                     device=config.device)
         start = time.perf_counter()
         result = encode_sequence(frames, settings, background=background)
@@ -389,11 +422,20 @@ def encode_video(frames: Sequence[Frame], config: RdConfig) -> dict[str, Any]:
         background = result.background
         rows = [_metric_row(m) for m in result.metrics]
         ok = [meets(r, config.background_db, config.object_db) for r in rows]
-        out[codec] = {"seconds": seconds, "rows": rows, "summary": {**_mean_rows(rows), "meets": sum(ok)},
+        refits = sum(m.get("object_refits", 0) for m in result.metrics)
+        out[codec] = {"seconds": seconds, "rows": rows,
+                      "summary": {**_mean_rows(rows), "meets": sum(ok), "object_refits": refits},
                       "payload_bytes": len(result.payload),
                       "info": {k: v for k, v in result.summary.items() if isinstance(v, int | float | str)}}
         log(f"  {CODEC_TITLES[codec]}: {seconds:.0f} s, {out[codec]['summary']['bytes']:.0f} B/frame")
     return out
+
+
+def video_goal(rows: Sequence[dict[str, Any]], best_per_frame: Sequence[Any], config: RdConfig) -> int:
+    """Frames on which Res-NeRV reaches both targets with no more bytes than that frame's smallest
+    classic payload at the targets (or where no classic codec reaches them)."""
+    return sum(meets(r, config.background_db, config.object_db) and (best is None or r["bytes"] <= best[0])
+               for r, best in zip(rows, best_per_frame, strict=True))
 
 
 def classic_at_bytes(frames: Sequence[Frame], budgets: Sequence[float]) -> dict[str, Any]:
@@ -408,7 +450,8 @@ def classic_at_bytes(frames: Sequence[Frame], budgets: Sequence[float]) -> dict[
 
 def measure_video(path: Path, config: RdConfig) -> dict[str, Any]:
     """The sequence-codec section of one sequence: its first frames, NeRV codecs vs classic per frame."""
-    loaded = load_sequence(path, limit=config.sequence_frames, max_side=config.max_side)
+    limit = None if config.sequence_frames < 0 else config.sequence_frames
+    loaded = load_sequence(path, limit=limit, max_side=config.max_side)
     frames = loaded.frames
     if not frames:
         return {}
@@ -418,7 +461,9 @@ def measure_video(path: Path, config: RdConfig) -> dict[str, Any]:
     video["codecs"] = encode_video(frames, config)
     start = time.perf_counter()
     video["targets"] = classic_targets(frames, config)
-    budgets = [r["bytes"] for r in video["codecs"]["res-nerv"]["rows"]]
+    res_nerv = video["codecs"]["res-nerv"]
+    res_nerv["summary"]["goal_met"] = video_goal(res_nerv["rows"], video["targets"]["best_per_frame"], config)
+    budgets = [r["bytes"] for r in res_nerv["rows"]]
     video["equal_bytes"] = classic_at_bytes(frames, budgets)
     video["classic_seconds"] = time.perf_counter() - start
     log(f"  classic codecs: {video['classic_seconds']:.0f} s")
@@ -563,6 +608,8 @@ def video_target_table(results: Sequence[SequenceResult]) -> str:
     for codec in VIDEO_CODECS:
         headers += [f"{CODEC_TITLES[codec]} KB/frame", f"{CODEC_TITLES[codec]} obj / bg dB",
                     f"{CODEC_TITLES[codec]} meets targets"]
+        if codec == "res-nerv":
+            headers.append("Res-NeRV goal met")
     headers += [f"{CODEC_TITLES[c]} KB at targets" for c in CLASSIC_CODECS]
     headers += ["best classic", "winner"]
     rows = []
@@ -575,6 +622,8 @@ def video_target_table(results: Sequence[SequenceResult]) -> str:
         for codec in VIDEO_CODECS:
             s = v["codecs"][codec]["summary"]
             cells += [_kb(s["bytes"]), _obj_bg(s), f"{s['meets']}/{n}"]
+            if codec == "res-nerv":
+                cells.append(f"{s['goal_met']}/{n}" if "goal_met" in s else "–")
         for codec in CLASSIC_CODECS:
             c = v["targets"]["classic"][codec]
             cells.append(_kb(c["bytes"]) if c["bytes"] is not None else f"reached on {c['reached']}/{n}")
@@ -635,11 +684,24 @@ def video_header(config: RdConfig, results: Sequence[SequenceResult]) -> list[st
     if video is None:
         return []
     nv = video["nerv"]
-    return [f"- **Sequence codecs** Res-NeRV and NeRV on the first {config.sequence_frames} frames of each sequence "
-            f"(same size): NeRV preset `{nv['preset']}` ({nv['description']}); here {nv['epochs']} epochs + "
+    which = "all frames" if config.sequence_frames < 0 else f"the first {config.sequence_frames} frames"
+    sized = ""
+    if nv.get("nerv_bpp"):
+        infos = [(r.name, r.video["codecs"]["res-nerv"]["info"]) for r in results if r.video]
+        archs = "; ".join(f"{name}: {i.get('nerv_arch', '?')}, {i['nerv_weights']} weights"
+                          + (f" (fits at {i['nerv_bpp_tries']} bits per pixel)" if i.get("nerv_bpp_tries") else "")
+                          for name, i in infos)
+        sized = f"; scaled per sequence from {nv['nerv_bpp']:g} bits per pixel per frame: {archs}"
+    return [f"- **Sequence codecs** Res-NeRV and NeRV on {which} of each sequence "
+            f"(same size): NeRV preset `{nv['preset']}` ({nv['description']}){sized}; here {nv['epochs']} epochs + "
             f"{nv['qat_epochs']} QAT, lr {nv['lr']:g}, batch {nv['batch_size']}, {nv['bits']} bit weights, "
-            "entropy-coded; Res-NeRV adds 10-bit object residual INRs (`fast` object tiers, warm-started); "
-            "NeRV reuses Res-NeRV's fitted NeRV. Bytes per frame are the `.rinrs` payload amortized over the "
+            "entropy-coded; Res-NeRV adds 10-bit object residual INRs (`fast` object tiers, warm-started"
+            + (f"; an object decoding below {config.object_db:g} dB is refitted cold with the next larger tier "
+               "until it reaches it or the tiers run out" if config.aim_targets else "") + "); "
+            + (f"while a frame's stored background is below {config.background_db:g} dB the NeRV is fitted again "
+               f"with 1.6x the bits per pixel, up to {nv.get('max_nerv_bpp')} (the last fit is kept); "
+               if config.aim_targets and nv.get("nerv_bpp") else "")
+            + "NeRV reuses Res-NeRV's fitted NeRV. Bytes per frame are the `.rinrs` payload amortized over the "
             "frames. Classic per-frame codecs run on the same frames."]
 
 
@@ -653,8 +715,14 @@ def video_section(results: Sequence[SequenceResult], config: RdConfig) -> list[s
         f"## Sequence codecs: bytes per frame at background >= {config.background_db:g} dB and object >= "
         f"{config.object_db:g} dB",
         "",
-        "Res-NeRV and NeRV as encoded (one setting, no search), whether each frame reaches both targets; "
-        "classic codecs: mean of the smallest payload reaching both targets on each frame (a mean only when "
+        ("Res-NeRV and NeRV as encoded (one setting; with `--aim-targets` the encoder itself grows the NeRV and "
+         "refits objects that miss the targets, see above), whether each frame reaches both targets, and on how "
+         "many frames Res-NeRV also is no larger than that frame's smallest classic payload at the targets "
+         "(goal met); " if config.aim_targets else
+         "Res-NeRV and NeRV as encoded (one setting, no search), whether each frame reaches both targets, and on "
+         "how many frames Res-NeRV also is no larger than that frame's smallest classic payload at the targets "
+         "(goal met); ")
+        + "classic codecs: mean of the smallest payload reaching both targets on each frame (a mean only when "
         "reached on every frame). Winner: Res-NeRV if it reaches the targets on every frame with no more "
         "bytes per frame than the best classic codec.",
         "",
@@ -779,6 +847,25 @@ def size_note(results: Sequence[SequenceResult], runs: Sequence[RunSpec]) -> str
             "and 10,000 steps per INR.")
 
 
+def reused_lines(report: Report) -> list[str]:
+    """Where the per-frame sections came from when they were not measured in this run."""
+    if not report.reused:
+        return []
+    r = report.reused
+    return [f"- **Two runs**: only the sequence-codec sections (\"Sequence codecs ...\") were measured in the run "
+            f"above (`{report.command}`). Everything else (the per-frame tables, findings, equal-bytes tables "
+            f"per sequence and their classic peers) is copied from the earlier run `{r['command']}`, measured "
+            f"{environment_line(r['environment'])}; run time {r['seconds'] / 60:.1f} min."]
+
+
+def reproduce_line(report: Report) -> str:
+    """The command(s) that reproduce the report."""
+    if not report.reused:
+        return f"`{report.command}`"
+    return (f"`{report.reused['command']}` (per-frame sections), then `{report.command}` (sequence codecs, "
+            f"reusing the first run's `{report.reused['path']}`)")
+
+
 def render_markdown(report: Report) -> str:
     """The whole ``rd.md`` report."""
     results, config, skipped = report.results, report.config, report.skipped
@@ -788,6 +875,7 @@ def render_markdown(report: Report) -> str:
         "# Rate-distortion: Residual-INR modes vs JPEG, WebP, AVIF and ROI-JPEG",
         "",
         f"- **Measured**: {environment_line(report.environment)}; total run time {report.seconds / 60:.1f} min.",
+        *reused_lines(report),
         f"- **Frames**: {config.frames} per sequence, evenly spread from the first to the last frame, "
         f"resized so the longer side is {config.max_side} px ({sizes}). Numbers are means per frame.",
         *(f"- **INR preset** {spec.describe()}." for spec in config.runs),
@@ -798,7 +886,7 @@ def render_markdown(report: Report) -> str:
         "payload reaching both targets. Every size is the real payload, headers included.",
         f"- **Sources are JPEG files** (libjpeg quality {', '.join(map(str, qualities)) or 'unknown'}, 4:2:0) "
         "downscaled here: smooth, already block-coded content, which favours the block codecs.",
-        f"- **Reproduce**: `{report.command}`",
+        f"- **Reproduce**: {reproduce_line(report)}",
     ]
     if skipped:
         lines.append(f"- **Skipped**: {'; '.join(skipped)}")
@@ -857,12 +945,13 @@ class Report:
     seconds: float
     command: str
     skipped: list[str]
+    reused: dict[str, Any] | None = None  # the saved run the per-frame sections came from (--reuse-frames)
 
     def data(self) -> dict[str, Any]:
         """The JSON form written to ``rd.json`` (and read back by ``--render``)."""
         return {"benchmark": NAME, "command": self.command, "environment": self.environment,
                 "seconds": self.seconds, "config": {**asdict(self.config), "data_dir": str(self.config.data_dir)},
-                "sequences": [asdict(r) for r in self.results], "skipped": self.skipped}
+                "sequences": [asdict(r) for r in self.results], "skipped": self.skipped, "reused": self.reused}
 
 
 def measure(config: RdConfig, dirs: Sequence[Path], out: Path, command: str) -> Report:
@@ -879,29 +968,66 @@ def measure(config: RdConfig, dirs: Sequence[Path], out: Path, command: str) -> 
     return Report(results, config, env, time.perf_counter() - start, command, skipped)
 
 
+def _saved_config(cfg: dict[str, Any]) -> RdConfig:
+    runs = tuple(RunSpec(r["name"], r["preset"], r["steps"], tuple(r["modes"]),
+                         preset_from_dict(r["snapshot"]) if r.get("snapshot") else None) for r in cfg["runs"])
+    return RdConfig(data_dir=Path(cfg["data_dir"]), sequences=tuple(cfg["sequences"]) if cfg["sequences"] else None,
+                    frames=cfg["frames"], max_side=cfg["max_side"], runs=runs, device=cfg["device"],
+                    background_db=cfg["background_db"], object_db=cfg["object_db"],
+                    sequence_frames=cfg.get("sequence_frames", 0),
+                    nerv_preset=cfg.get("nerv_preset", DEFAULT_NERV_PRESET), nerv_epochs=cfg.get("nerv_epochs"),
+                    nerv_bpp=cfg.get("nerv_bpp"), aim_targets=cfg.get("aim_targets", False),
+                    object_steps=cfg.get("object_steps"))
+
+
+def _saved_result(item: dict[str, Any], config: RdConfig) -> SequenceResult:
+    res = SequenceResult(**{**item, "size": tuple(item["size"]), "boxes": [tuple(b) for b in item["boxes"]]})
+    res.targets["qre"] = qre_targets(res.runs, res.targets["best_per_frame"], config.background_db, config.object_db)
+    return res
+
+
 def load_report(path: Path, out: Path) -> Report:
     """A report rebuilt from a saved ``rd.json``: QRE verdicts and plots are recomputed, nothing is re-encoded.
 
     The comparison pictures need the decoded frames, so the ones already in ``out`` are kept.
     """
     data = json.loads(Path(path).read_text())
-    cfg = data["config"]
-    runs = tuple(RunSpec(r["name"], r["preset"], r["steps"], tuple(r["modes"]),
-                         preset_from_dict(r["snapshot"]) if r.get("snapshot") else None) for r in cfg["runs"])
-    config = RdConfig(data_dir=Path(cfg["data_dir"]), sequences=tuple(cfg["sequences"]) if cfg["sequences"] else None,
-                      frames=cfg["frames"], max_side=cfg["max_side"], runs=runs, device=cfg["device"],
-                      background_db=cfg["background_db"], object_db=cfg["object_db"],
-                      sequence_frames=cfg.get("sequence_frames", 0),
-                      nerv_preset=cfg.get("nerv_preset", DEFAULT_NERV_PRESET), nerv_epochs=cfg.get("nerv_epochs"),
-                      object_steps=cfg.get("object_steps"))
+    config = _saved_config(data["config"])
     results = []
     for item in data["sequences"]:
-        res = SequenceResult(**{**item, "size": tuple(item["size"]), "boxes": [tuple(b) for b in item["boxes"]]})
-        res.targets["qre"] = qre_targets(res.runs, res.targets["best_per_frame"], config.background_db,
-                                         config.object_db)
+        res = _saved_result(item, config)
         res.pictures[0] = plot_sequence(res, out / res.pictures[0]).name
         results.append(res)
-    return Report(results, config, data["environment"], data["seconds"], data["command"], data["skipped"])
+    return Report(results, config, data["environment"], data["seconds"], data["command"], data["skipped"],
+                  data.get("reused"))
+
+
+def measure_reusing_frames(saved_path: Path, config: RdConfig, out: Path, command: str) -> Report:
+    """Per-frame sections copied from a saved ``rd.json``; the sequence codecs measured now with ``config``.
+
+    The sequences, frames, INR runs and targets are the saved run's; the comparison pictures
+    already in ``out`` are kept (they need the decoded frames of that run).
+    """
+    data = json.loads(Path(saved_path).read_text())
+    if data.get("reused"):
+        raise SystemExit(f"error: {saved_path} itself reused per-frame results; point --reuse-frames at the "
+                         f"rd.json of a full run ({data['reused']['command']})")
+    saved = _saved_config(data["config"])
+    config = replace(saved, device=config.device, sequence_frames=config.sequence_frames,
+                     nerv_preset=config.nerv_preset, nerv_epochs=config.nerv_epochs, nerv_bpp=config.nerv_bpp,
+                     aim_targets=config.aim_targets, object_steps=config.object_steps)
+    env = environment(config.device)
+    start = time.perf_counter()
+    results = []
+    for item in data["sequences"]:
+        res = _saved_result({**item, "video": {}}, config)
+        if config.sequence_frames:
+            res.video = measure_video(config.data_dir / res.name, config)
+        res.pictures[0] = plot_sequence(res, out / res.pictures[0]).name
+        results.append(res)
+    reused = {"path": str(saved_path), "command": data["command"], "environment": data["environment"],
+              "seconds": data["seconds"]}
+    return Report(results, config, env, time.perf_counter() - start, command, data["skipped"], reused)
 
 
 def figures_dir(args: argparse.Namespace) -> Path:
@@ -918,6 +1044,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     figures.mkdir(parents=True, exist_ok=True)
     if args.render is not None:
         report = load_report(args.render, figures)
+    elif args.reuse_frames is not None:
+        report = measure_reusing_frames(args.reuse_frames, config_from_args(args), figures,
+                                        reproduce_command(__file__, sys.argv[1:] if argv is None else argv))
     else:
         config = config_from_args(args)
         dirs = sequence_dirs(config, args.quick)
