@@ -165,23 +165,26 @@ def sequence_payload_bytes(codec: str, frames: int, width: int, height: int, box
     """Estimated ``.rinrs`` bytes per frame of a ``frames``-frame stream.
 
     A sequence payload is entropy-coded, so its size depends on the pixels; this estimate is
-    its size without entropy coding: the NeRV's weights at ``nerv_bits`` (default: the
-    preset's) shared by ``frames``, plus, with ``res-nerv``, each frame's record and object
+    its size without entropy coding: the NeRV's weights (the preset's network, or with
+    ``compact`` the one sized to ``frames``) at ``nerv_bits`` (default: the preset's) shared by
+    ``frames``, plus, with ``res-nerv``, each frame's record and object
     residual INR (the tier of ``box_area``) at ``object_bits``. Trained weights entropy-code
     5-15% below it (nearly random ones, after a few steps, about at it).
     """
-    from rinr_core.nerv import get_nerv_preset
     from rinr_core.presets import get_preset
+    from rinr_core.sequence import SequenceSettings
 
     if codec not in SEQUENCE_CODECS:
         raise ConfigError(f"{codec!r} is not a sequence codec; choose one of {SEQUENCE_CODECS}")
     if frames < 1 or width < 1 or height < 1 or box_area < 1:
         raise ConfigError(f"frames, width, height and box_area must be >= 1, got "
                           f"{frames}, {width}, {height}, {box_area}")
-    preset = get_nerv_preset(nerv_preset)
-    bits = nerv_bits or preset.training.bits
-    shapes = preset.arch.tensor_shapes(height, width)
-    header = 64 + 8 * len(shapes) + 4 * len(preset.arch.strides)  # container, grid, blocks
+    settings = SequenceSettings(codec=codec, nerv_preset=nerv_preset, nerv_bits=nerv_bits,
+                                object_preset=object_preset, object_bits=object_bits)
+    arch = settings.arch_for(frames, height, width)  # sized to the stream with `compact`
+    bits = settings.resolve().training.bits
+    shapes = arch.tensor_shapes(height, width)
+    header = 64 + 8 * len(shapes) + 4 * len(arch.strides)  # container, grid, blocks
     nerv = header + sum(int(np.prod(s)) for s in shapes) * bits / 8
     per_frame = 14.0  # index, version, box, flag
     if codec == "res-nerv":

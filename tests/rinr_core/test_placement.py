@@ -346,6 +346,17 @@ def test_sequence_payload_estimate_is_close_to_a_real_encode(codec):
     assert 0.9 * real <= bound <= 1.15 * real
 
 
+def test_sequence_payload_estimate_follows_a_stream_sized_nerv():
+    # Execute: `compact` scales its NeRV to the frames; `fast` has one size
+    compact = [sequence_payload_bytes("nerv", n, 160, 96, 600, nerv_preset="compact")
+               for n in (10, 40)]
+    fast = [sequence_payload_bytes("nerv", n, 160, 96, 600) for n in (10, 40)]
+
+    # Assert: about 0.3 bits per pixel per frame / (5 - 1.2) coded bits x 5 stored bits
+    assert all(abs(b - 0.3 * 160 * 96 / 8 * 5 / 3.8) < 0.25 * b for b in compact)
+    assert fast[0] == pytest.approx(4 * fast[1], rel=0.01)
+
+
 def test_sequence_payload_bound_refuses_image_codecs_and_empty_streams():
     # Execute / Assert
     with pytest.raises(ConfigError, match="not a sequence codec"):
