@@ -37,7 +37,7 @@ def steps_to_cold_quality(frames: Sequence[Frame], settings: CodecSettings) -> d
     """Background-INR steps a warm start needs to reach the cold-start PSNR of each frame.
 
     Cold: every frame fitted from the seeded initialization with the full budget (batched).
-    Warm: frame ``t`` starts from the warm fit of frame ``t-1`` (motion-compensated, gentle
+    Warm: frame ``t`` starts from the warm fit of frame ``t-1`` (motion-compensated, warm-up
     restart schedule) and stops when it reaches frame ``t``'s cold PSNR, capped at the cold budget.
     """
     preset = settings.resolve()

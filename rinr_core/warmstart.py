@@ -7,9 +7,11 @@ better starting point than a random draw. Two refinements make the restart pay o
   correlation, and folded into the first SIREN layer (``sin(w0 (W (x - d) + b))`` is the
   previous network shifted by ``d``: only the bias changes, ``b' = b - W d``), so a panning
   camera does not throw the start away;
-* **a gentle restart schedule** (lower peak learning rate, a short linear warm-up, cosine decay):
-  Adam's first steps move every weight by about the learning rate whatever the gradient, which
-  would knock a converged network far off its optimum.
+* **a restart schedule** (a short linear warm-up, then cosine decay from
+  ``CodecSettings.warm_lr_scale`` times the cold learning rate): the warm-up keeps Adam's first
+  steps, which move every weight by about the learning rate whatever the gradient, from
+  knocking a converged network off its optimum, while the peak (1.5x) still lets a panning
+  or changing scene be learned quickly.
 """
 
 from __future__ import annotations
