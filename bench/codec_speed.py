@@ -77,7 +77,7 @@ def main() -> int:
         "",
         f"Measured {environment_line(env)}.",
         f"QRE, preset `{args.preset}`, cold budget {args.steps} steps per INR (+10% quantization-aware), "
-        f"warm start: {max(1, args.steps // 4)} steps at 0.3x lr from the previous frame (motion-compensated); "
+        f"warm start: {max(1, args.steps // 4)} steps at {settings.warm_lr_scale:g}x lr from the previous frame (motion-compensated); "
         f"{args.frames} consecutive frames per sequence, longer side {args.max_side} px.",
         "",
         table,
