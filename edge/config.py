@@ -62,6 +62,12 @@ KEYS: tuple[Key, ...] = (
     Key("nerv-preset", "fast", "NeRV preset of `rinr_core.nerv` for `res-nerv` and `nerv`."),
     Key("nerv-epochs", 0, "NeRV fitting epochs of a stream's first frames (0: the preset's); "
         "later frames fine-tune for half as many."),
+    Key("nerv-bpp", 0.0, "Size each stream's NeRV to this many stored bits per pixel per frame "
+        "(0: the preset's; `compact` sizes to 0.3, `fast` and `paper` have one size)."),
+    Key("target-background-db", 0.0, "Video codecs: refit a stream's NeRV 1.6x larger (up to 0.8 "
+        "bits/px/frame) while a frame's background is below this PSNR (0: off)."),
+    Key("target-object-db", 0.0, "`res-nerv`: refit an object INR below this PSNR with the next "
+        "larger object tier (0: off)."),
     Key("encode-batch", 32, "Most frames the fog fits in one batched encode call."),
     Key("inr-warm-start", True,
         "Start each frame's INRs from the previous frame of the same node (a quarter of the "
@@ -120,6 +126,9 @@ class RuntimeConfig:
     object_bits: int
     nerv_preset: str
     nerv_epochs: int
+    nerv_bpp: float
+    target_background_db: float
+    target_object_db: float
     encode_batch: int
     inr_warm_start: bool
     train: bool
@@ -180,6 +189,9 @@ class RuntimeConfig:
             "background-bits": 0 <= self.background_bits <= 16,
             "object-bits": 0 <= self.object_bits <= 16,
             "nerv-epochs": self.nerv_epochs >= 0,
+            "nerv-bpp": self.nerv_bpp >= 0,
+            "target-background-db": self.target_background_db >= 0,
+            "target-object-db": self.target_object_db >= 0,
             "encode-batch": self.encode_batch >= 1,
             "placement": self.placement in PLACEMENTS,
             "aggregation": self.aggregation in AGGREGATIONS,

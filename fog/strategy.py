@@ -121,7 +121,8 @@ def codec_payload_bytes(config: RuntimeConfig, geometry: list[tuple[int, int, in
         sizes = {g: sequence_payload_bytes(config.codec, frames, *g, nerv_preset=config.nerv_preset,
                                            object_preset=config.preset,
                                            nerv_bits=config.background_bits or None,
-                                           object_bits=config.object_bits or 10)
+                                           object_bits=config.object_bits or 10,
+                                           nerv_bpp=config.nerv_bpp or None)
                  for g in set(geometry)}
     else:
         sizes = {g: inr_payload_bytes(config.codec, g[2], preset=config.preset,

@@ -41,7 +41,9 @@ def sequence_settings(config: RuntimeConfig) -> SequenceSettings:
     """The ``rinr_core.sequence`` settings of the run's video codec."""
     return SequenceSettings(
         codec=config.codec, nerv_preset=config.nerv_preset, epochs=config.nerv_epochs or None,
-        nerv_bits=config.background_bits or None, object_preset=config.preset,
+        nerv_bits=config.background_bits or None, nerv_bpp=config.nerv_bpp or None,
+        background_db=config.target_background_db or None,
+        object_db=config.target_object_db or None, object_preset=config.preset,
         object_steps=config.inr_steps or None, object_bits=config.object_bits or 10,
         warm_start=config.inr_warm_start, device=config.torch_device, seed=config.seed,
     )

@@ -161,12 +161,13 @@ def inr_payload_bytes(codec: str, box_area: int, *, preset: str = DEFAULT_PRESET
 
 def sequence_payload_bytes(codec: str, frames: int, width: int, height: int, box_area: int, *,
                            nerv_preset: str = "fast", object_preset: str = DEFAULT_PRESET,
-                           nerv_bits: int | None = None, object_bits: int | None = 10) -> float:
+                           nerv_bits: int | None = None, object_bits: int | None = 10,
+                           nerv_bpp: float | None = None) -> float:
     """Estimated ``.rinrs`` bytes per frame of a ``frames``-frame stream.
 
     A sequence payload is entropy-coded, so its size depends on the pixels; this estimate is
     its size without entropy coding: the NeRV's weights (the preset's network, or with
-    ``compact`` the one sized to ``frames``) at ``nerv_bits`` (default: the preset's) shared by
+    ``compact`` or ``nerv_bpp`` the one sized to ``frames``) at ``nerv_bits`` (default: the preset's) shared by
     ``frames``, plus, with ``res-nerv``, each frame's record and object
     residual INR (the tier of ``box_area``) at ``object_bits``. Trained weights entropy-code
     5-15% below it (nearly random ones, after a few steps, about at it).
@@ -180,7 +181,8 @@ def sequence_payload_bytes(codec: str, frames: int, width: int, height: int, box
         raise ConfigError(f"frames, width, height and box_area must be >= 1, got "
                           f"{frames}, {width}, {height}, {box_area}")
     settings = SequenceSettings(codec=codec, nerv_preset=nerv_preset, nerv_bits=nerv_bits,
-                                object_preset=object_preset, object_bits=object_bits)
+                                nerv_bpp=nerv_bpp, object_preset=object_preset,
+                                object_bits=object_bits)
     arch = settings.arch_for(frames, height, width)  # sized to the stream with `compact`
     bits = settings.resolve().training.bits
     shapes = arch.tensor_shapes(height, width)

@@ -17,6 +17,28 @@ from rinr_core.sequence import decode_sequence, unpack_sequence
 NODES = ("p0", "p1", "p2")
 
 
+# --- settings ----------------------------------------------------------------------------------
+
+
+def test_run_config_keys_reach_the_sequence_settings() -> None:
+    # Execute
+    config = RuntimeConfig.from_run_config({
+        "codec": "nerv", "nerv-preset": "compact", "nerv-epochs": 7, "nerv-bpp": 0.5,
+        "target-background-db": 30.0, "target-object-db": 35.0, "inr-steps": 40,
+        "object-bits": 12, "background-bits": 4, "inr-warm-start": False, "seed": 3})
+    settings = fog.streams.sequence_settings(config)
+
+    # Assert: unset keys (0) fall back to the sequence defaults
+    assert (settings.codec, settings.nerv_preset, settings.epochs, settings.nerv_bpp) == (
+        "nerv", "compact", 7, 0.5)
+    assert (settings.background_db, settings.object_db) == (30.0, 35.0)
+    assert (settings.object_steps, settings.object_bits, settings.nerv_bits) == (40, 12, 4)
+    assert (settings.warm_start, settings.seed) == (False, 3)
+    defaults = fog.streams.sequence_settings(RuntimeConfig.from_run_config({"codec": "res-nerv"}))
+    assert (defaults.epochs, defaults.nerv_bpp, defaults.background_db, defaults.object_db,
+            defaults.object_bits) == (None, None, None, None, 10)
+
+
 # --- what a node is sent ----------------------------------------------------------------------
 
 
