@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -147,13 +146,12 @@ class NodeStore:
 
     def _stream_intact(self, stream: str) -> bool:
         """Whether a stream's file is present and its checksum matches (no full parse)."""
-        from rinr_core.sequence import payload_crc
+        from rinr_core.sequence import checksum_ok
 
         try:
-            data = self.stream_path(stream).read_bytes()
+            return checksum_ok(self.stream_path(stream).read_bytes())
         except (OSError, PayloadError):
             return False
-        return len(data) > 4 and zlib.crc32(data[:-4]) == payload_crc(data)
 
     def add_stream(self, delivery: Delivery, server_round: int) -> list[str]:
         """Store a ``.rinrs`` item: the whole stream, or an update merged into the one held.

@@ -364,8 +364,8 @@ def unpack_sequence(data: bytes, base: SequencePayload | None = None) -> Sequenc
     if data[len(MAGIC)] != VERSION:
         raise UnsupportedVersionError(f".rinrs container version {data[len(MAGIC)]} is not supported (this build "
                                       f"reads version {VERSION}); upgrade rinr or re-encode the sequence")
-    body, (crc,) = data[: -_CRC.size], _CRC.unpack(data[-_CRC.size :])
-    if zlib.crc32(body) != crc:
+    body = data[: -_CRC.size]
+    if not checksum_ok(data):
         try:
             _parse_reporting_truncation(body, base)
         except TruncatedPayloadError:
@@ -374,6 +374,12 @@ def unpack_sequence(data: bytes, base: SequencePayload | None = None) -> Sequenc
             pass
         raise ChecksumMismatchError(".rinrs checksum mismatch: the payload was corrupted or tampered with; re-fetch it")
     return _parse_reporting_truncation(body, base)
+
+
+def checksum_ok(data: bytes) -> bool:
+    """Whether ``.rinrs`` bytes end with the CRC32 of everything before them (nothing parsed)."""
+    data = bytes(data)
+    return len(data) > _CRC.size and zlib.crc32(data[: -_CRC.size]) == payload_crc(data)
 
 
 def payload_crc(data: bytes) -> int:
