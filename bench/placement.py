@@ -8,7 +8,7 @@ Two parts, both on the real sequences in ``../shared/data``:
    frames), for each codec (JPEG relay, Rapid-INR = BS, Residual-INR = QRE), training at the
    edges (``placement = edge``, ``train = false``: the frames are moved, nothing is trained).
    Each run's report holds the sizes it measured (mean JPEG, exact payload size, devices,
-   frames); fed to the placement model (:mod:`rinr_core.placement`) they predict the run's
+   frames); fed to the placement model (:mod:`rinr_runtime.planning`) they predict the run's
    bytes, which are set beside the bytes the run's ledger counted. A payload's size depends
    only on the INR architectures, never on the fitted weights, so the byte runs fit each INR
    for a few steps only (``--byte-inr-steps``).
@@ -51,10 +51,11 @@ from common import (
     write_results,
 )
 
-from edge.config import CODEC_MODES, RuntimeConfig
 from fog.report import load_report, plan_inputs_from_dict, report_plan_inputs
 from rinr_core.frames import Frame
-from rinr_core.placement import (
+from rinr_core.presets import get_preset
+from rinr_runtime.config import CODEC_MODES, RuntimeConfig
+from rinr_runtime.planning import (
     CODECS,
     PlanInputs,
     default_payload_bytes,
@@ -64,7 +65,6 @@ from rinr_core.placement import (
     reduction_vs_jpeg,
     reduction_vs_serverless,
 )
-from rinr_core.presets import get_preset
 
 NAME = "placement"
 PAPER_REDUCTION = 5.16
@@ -111,8 +111,8 @@ QUICK = (ByteSpec((2,), frames_per_node=4, val_every=4, max_side=96, inr_steps=5
 
 
 def yolov8n_weights() -> tuple[int, int]:
-    """Bytes and arrays of the one-class yolov8n the runtime sends (``edge.yolo.get_weights``)."""
-    from fog.strategy import detector_size
+    """Bytes and arrays of the one-class yolov8n the runtime sends (``rinr_runtime.detector.get_weights``)."""
+    from fog.placement import detector_size
 
     return detector_size(RuntimeConfig.from_run_config({"model": DETECTOR}))
 
@@ -249,14 +249,14 @@ def reconstruct(frames: list[Frame], codec: str, spec: AccuracySpec,
 def train_detector(train: list[Frame], val: list[Frame], spec: AccuracySpec, name: str,
                    work: Path, device: str | None) -> dict[str, Any]:
     """Train YOLOv8n from the YAML on ``train``; mAP on ``val`` (original JPEGs)."""
-    from edge import yolo
+    from rinr_runtime import detector
 
     yolo_device = RuntimeConfig.from_run_config({"device": device or ""}).yolo_device
-    settings = yolo.TrainSettings(model=DETECTOR, epochs=spec.epochs, imgsz=spec.imgsz,
+    settings = detector.TrainSettings(model=DETECTOR, epochs=spec.epochs, imgsz=spec.imgsz,
                                   batch=spec.batch, device=yolo_device, seed=spec.seed)
-    data_yaml = yolo.write_dataset(train, val, work / f"dataset-{name}", ["object"])
+    data_yaml = detector.write_dataset(train, val, work / f"dataset-{name}", ["object"])
     log(f"[placement] training {DETECTOR} on {name} ({spec.epochs} epochs, {spec.imgsz} px)")
-    outcome = yolo.train(data_yaml, settings, workdir=work / f"yolo-{name}")
+    outcome = detector.train(data_yaml, settings, workdir=work / f"yolo-{name}")
     return {"map50": outcome.metrics["map50"], "map50_95": outcome.metrics["map50_95"],
             "train_seconds": round(outcome.metrics["train_seconds"], 1)}
 
@@ -361,7 +361,7 @@ def accuracy_table(result: dict) -> list[str]:
     lines = [
         f"Recipe (the same for every row): `{DETECTOR}` from scratch (no pretrained weights), "
         f"{spec['epochs']} epochs, {spec['imgsz']} px, batch {spec['batch']}, seed {spec['seed']}, "
-        "no warm-up, no mosaic, nominal batch = batch (`edge.yolo.TrainSettings`). Frames: every "
+        "no warm-up, no mosaic, nominal batch = batch (`rinr_runtime.detector.TrainSettings`). Frames: every "
         f"{spec['stride']}th frame of `{spec['sequence']}` at {width}x{height}; every "
         f"{spec['val_every']}th of those held out: {result['train_frames']} training / "
         f"{result['val_frames']} validation frames. Validation is always the held-out frames' "
@@ -393,7 +393,7 @@ def render_markdown(data: dict) -> str:
         f"their frames): {spec['frames_per_node']} frames per device at longer side "
         f"{spec['max_side']} px, every {spec['val_every']}th held out (never sent). INRs fitted "
         f"for {spec['inr_steps']} steps: a payload's size does not depend on the steps. *Model "
-        "bytes*: `rinr_core.placement.estimate` on the sizes each run measured (its report's "
+        "bytes*: `rinr_runtime.planning.estimate` on the sizes each run measured (its report's "
         "`placement.inputs`), message overhead included.", "",
         *bytes_tables(data["bytes"], data["reductions"], data["paper_scale_model"]), "",
         "![bytes vs devices](placement_bytes.png)", "",

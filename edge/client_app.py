@@ -23,9 +23,9 @@ import dataclasses
 from flwr.app import Context, Message, RecordDict
 from flwr.clientapp import ClientApp
 
-from edge.config import node_run_config
 from edge.node import EdgeNode
-from edge.records import (
+from rinr_runtime.config import node_run_config
+from rinr_runtime.records import (
     content_to_deliveries,
     metrics_to_record,
     read_ack,

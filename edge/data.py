@@ -16,13 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.config import RuntimeConfig
-from edge.records import Upload, frame_id
 from rinr_core.datasets import load_sequence
 from rinr_core.errors import ConfigError, DatasetError
 from rinr_core.frames import Box, Frame, SkippedFrame
 from rinr_core.images import encode_image, load_image
 from rinr_core.synthetic import generate_partition
+from rinr_runtime.config import RuntimeConfig
+from rinr_runtime.records import Upload, frame_id
 
 
 @dataclass(frozen=True)

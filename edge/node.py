@@ -24,9 +24,7 @@ import numpy as np
 from flwr.app import Context
 from flwr.common.logger import log
 
-from edge.config import RuntimeConfig, resolve_path, yolo_settings
 from edge.data import NodeFrames, class_of, load_node_frames
-from edge.records import KIND_JPEG, KIND_RINR, KIND_RINRS, Ack, Delivery, NodeReport, Upload
 from edge.store import NodeStore, StoredItem
 from rinr_core.container import unpack
 from rinr_core.decoding import decode_many
@@ -34,6 +32,8 @@ from rinr_core.errors import BadFrameError, ConfigError, PayloadError
 from rinr_core.frames import Frame
 from rinr_core.images import load_image
 from rinr_core.sequence import decode_sequence
+from rinr_runtime.config import RuntimeConfig, resolve_path, yolo_settings
+from rinr_runtime.records import KIND_JPEG, KIND_RINR, KIND_RINRS, Ack, Delivery, NodeReport, Upload
 
 
 def node_key(context: Context) -> str:
@@ -189,7 +189,7 @@ class EdgeNode:
         the previous round, else from the model YAML. Returns the metrics and the new weights
         (``None`` when there was nothing to train on).
         """
-        from edge import yolo
+        from rinr_runtime import detector
 
         decoded = self.decode_received()
         train = self._own(server_round, held_out=False) + decoded.frames
@@ -200,10 +200,10 @@ class EdgeNode:
             log(INFO, "[rinr] %s round %d: %d train / %d val frames; not training", self.key,
                 server_round, len(train), len(val))
             return {**counts, "num_train": len(train), "num_val": len(val), "trained": 0}, None
-        data_yaml = yolo.write_dataset(train, val, self.store.dataset_dir,
+        data_yaml = detector.write_dataset(train, val, self.store.dataset_dir,
                                        list(self.config.class_names))
         start = init_weights if init_weights is not None else self.store.load_weights()
-        outcome = yolo.train(data_yaml, yolo_settings(self.config), init_weights=start,
+        outcome = detector.train(data_yaml, yolo_settings(self.config), init_weights=start,
                              workdir=self.store.yolo_dir)
         self.store.save_weights(outcome.weights)
         metrics = {**counts, **outcome.metrics, "trained": 1}
@@ -214,17 +214,17 @@ class EdgeNode:
 
     def evaluate(self, server_round: int, weights: list[np.ndarray]) -> dict[str, float | int]:
         """mAP of ``weights`` on the node's held-out original JPEGs."""
-        from edge import yolo
+        from rinr_runtime import detector
 
         val = self._own(server_round, held_out=True)
         if not val:
             return {"num_val": 0}
         settings = yolo_settings(self.config)
-        model = yolo.build_model(settings, list(self.config.class_names))
-        yolo.set_weights(model, weights)
+        model = detector.build_model(settings, list(self.config.class_names))
+        detector.set_weights(model, weights)
         folder = self.store.root / "eval-dataset"
-        data_yaml = yolo.write_dataset(val, val, folder, list(self.config.class_names))
-        metrics = yolo.evaluate(model, data_yaml, settings, workdir=folder)
+        data_yaml = detector.write_dataset(val, val, folder, list(self.config.class_names))
+        metrics = detector.evaluate(model, data_yaml, settings, workdir=folder)
         log(INFO, "[rinr] %s round %d: global model mAP50 %.3f mAP50-95 %.3f", self.key,
             server_round, metrics["map50"], metrics["map50_95"])
         return {**metrics, "num_val": len(val)}

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.records import KIND_JPEG, Ack, Delivery
 from rinr_core.errors import PayloadError
+from rinr_runtime.records import KIND_JPEG, Ack, Delivery
 
 _SUFFIX = {KIND_JPEG: ".jpg"}
 _STREAM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")

@@ -25,11 +25,11 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edge.config import DEFAULTS
 from fog.launch import LocalSuperLink
 from fog.report import format_summary, human_bytes, load_report
 from rinr_core.errors import RinrError
-from rinr_core.placement import RUNTIME_CODECS
+from rinr_runtime.config import DEFAULTS
+from rinr_runtime.planning import RUNTIME_CODECS
 
 try:
     import tomllib

@@ -15,8 +15,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from edge.config import RuntimeConfig
-from edge.records import KIND_JPEG, KIND_RINR, KIND_RINRS, Upload, frame_id
 from fog.encode_cache import EncodeCache, cache_key
 from fog.streams import StreamEncoder
 from rinr_core.codec import CodecSettings, encode_frames
@@ -24,6 +22,8 @@ from rinr_core.errors import BadFrameError
 from rinr_core.frames import Box, Frame
 from rinr_core.images import load_image
 from rinr_core.warmstart import WarmState
+from rinr_runtime.config import RuntimeConfig
+from rinr_runtime.records import KIND_JPEG, KIND_RINR, KIND_RINRS, Upload, frame_id
 
 
 @dataclass

@@ -3,7 +3,7 @@
 :class:`ByteLedger` records, for every message the fog sends or receives, its round, phase
 (``collect``, ``broadcast``, ``train``, ``evaluate``), node and direction (``down`` = fog to
 edge, ``up`` = edge to fog), and its size as Flower 1.41 transfers it
-(:func:`edge.records.message_wire_bytes`: the deflated bytes of every distinct object of the
+(:func:`rinr_runtime.records.message_wire_bytes`: the deflated bytes of every distinct object of the
 message) next to the bytes of its Arrays. Each broadcast message also carries what the same
 message would have cost with the original JPEGs in place of the payloads (the JPEG relay);
 every other message costs the same under both designs.
@@ -27,8 +27,8 @@ from pathlib import Path
 
 from flwr.app import Message
 
-from edge.records import message_wire_bytes, payload_bytes
-from rinr_core.placement import PlanInputs, Recommendation, WireOverhead
+from rinr_runtime.planning import PlanInputs, Recommendation, WireOverhead
+from rinr_runtime.records import message_wire_bytes, payload_bytes
 
 PHASES = ("collect", "broadcast", "train", "evaluate")
 DIRECTIONS = ("down", "up")
@@ -274,7 +274,7 @@ def load_report(path: Path) -> dict:
 
 
 def plan_inputs_from_dict(given: dict) -> PlanInputs:
-    """:class:`~rinr_core.placement.PlanInputs` from its JSON form (``dataclasses.asdict``)."""
+    """:class:`~rinr_runtime.planning.PlanInputs` from its JSON form (``dataclasses.asdict``)."""
     return PlanInputs(**{**given, "overhead": WireOverhead(**given["overhead"])})
 
 

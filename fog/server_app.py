@@ -19,12 +19,12 @@ from flwr.app import ConfigRecord, Context, Message
 from flwr.common.logger import log
 from flwr.serverapp import Grid, ServerApp
 
-from edge.config import DEFAULTS, RuntimeConfig, default_run_dir, resolve_path
 from fog.encode_cache import EncodeCache
 from fog.encoder import FogEncoder
 from fog.report import RunReport, format_summary
 from fog.strategy import RinrStrategy
 from rinr_core.errors import RinrError
+from rinr_runtime.config import DEFAULTS, RuntimeConfig, default_run_dir, resolve_path
 
 app = ServerApp()
 

@@ -11,7 +11,7 @@ the collected JPEGs itself and only the weights travel (evaluate phase); nothing
 Placement: right after the first collect that brings frames (round 1 normally), before
 anything is encoded or broadcast, the strategy feeds the sizes measured in this run (mean
 uploaded JPEG, the codec's exact payload size for the uploaded boxes, the detector's weights,
-the nodes that replied) to the placement model (:mod:`rinr_core.placement`). With
+the nodes that replied) to the placement model (:mod:`rinr_runtime.planning`). With
 ``placement = auto`` the model's choice is used for the rest of the run; with ``edge`` or
 ``fog`` the configured placement is kept and the model's advice is only reported. Either way
 the run report says which placement ran, why, and what the model predicted it would move.
@@ -35,8 +35,16 @@ import numpy as np
 from flwr.app import Message, RecordDict
 from flwr.common.logger import log
 
-from edge.config import AUTO, RuntimeConfig, yolo_settings
-from edge.records import (
+from fog.encoder import EncodedFrame, EncodeOutcome, FogEncoder
+from fog.placement import detector_size, measured_plan_inputs
+from fog.report import RunReport
+from rinr_core.errors import RinrError
+from rinr_runtime.config import AUTO, RuntimeConfig, yolo_settings
+from rinr_runtime.planning import (
+    Recommendation,
+    recommend,
+)
+from rinr_runtime.records import (
     KIND_RINRS,
     Ack,
     Delivery,
@@ -49,17 +57,6 @@ from edge.records import (
     record_to_weights,
     round_record,
     weights_to_record,
-)
-from fog.encoder import EncodedFrame, EncodeOutcome, FogEncoder
-from fog.report import RunReport
-from rinr_core.errors import InvalidBoxError, RinrError
-from rinr_core.frames import validate_box
-from rinr_core.placement import (
-    PlanInputs,
-    Recommendation,
-    inr_payload_bytes,
-    recommend,
-    sequence_payload_bytes,
 )
 
 
@@ -81,92 +78,6 @@ def ack_of(state: NodeState | None) -> Ack:
     if state is None:
         return Ack()
     return Ack(list(state.accepted), list(state.rejected), list(state.rejected.values()))
-
-
-def detector_size(config: RuntimeConfig) -> tuple[int, int]:
-    """Bytes and number of the weight arrays the run's detector sends (``edge.yolo.get_weights``)."""
-    from edge import yolo
-
-    weights = yolo.get_weights(yolo.build_model(yolo_settings(config), list(config.class_names)))
-    return yolo.weights_nbytes(weights), len(weights)
-
-
-def upload_geometry(upload: Upload) -> tuple[int, int, int] | None:
-    """``(width, height, box area)`` of an upload as the codec will see it (``None``: unreadable)."""
-    from io import BytesIO
-
-    from PIL import Image
-
-    try:
-        with Image.open(BytesIO(upload.jpeg)) as image:
-            width, height = image.size
-        _, _, w, h = validate_box(upload.box, width, height)
-    except (OSError, InvalidBoxError):
-        return None
-    return width, height, w * h
-
-
-def codec_payload_bytes(config: RuntimeConfig, geometry: list[tuple[int, int, int]],
-                        frames_per_device: float) -> float:
-    """Mean payload bytes per frame of the run's INR codec for uploads of ``geometry``.
-
-    Image codecs: the exact ``.rinr`` size of each box tier. Video codecs: the estimate of
-    :func:`~rinr_core.placement.sequence_payload_bytes` for a stream of ``frames_per_device``
-    frames (a ``.rinrs`` size depends on its pixels, known only after encoding).
-    """
-    if not geometry:
-        return 0.0
-    if config.sequence_codec:
-        frames = max(1, round(frames_per_device))
-        sizes = {g: sequence_payload_bytes(config.codec, frames, *g, nerv_preset=config.nerv_preset,
-                                           object_preset=config.preset,
-                                           nerv_bits=config.background_bits or None,
-                                           object_bits=config.object_bits or 10,
-                                           nerv_bpp=config.nerv_bpp or None)
-                 for g in set(geometry)}
-    else:
-        sizes = {g: inr_payload_bytes(config.codec, g[2], preset=config.preset,
-                                      background_bits=config.background_bits or None,
-                                      object_bits=config.object_bits or None)
-                 for g in set(geometry)}
-    return float(np.mean([sizes[g] for g in geometry]))
-
-
-def shared_frames_per_device(config: RuntimeConfig, round_one: float) -> float:
-    """Frames a node uploads over the run (the placement model's ``frames_per_device``).
-
-    ``round_one`` (the mean uploads per node of the first collect) when every frame comes at
-    once; else the frames captured by the last round, less the held-out ones.
-    """
-    per_round = config.frames_per_round
-    if per_round <= 0:
-        return round_one
-    captured = min(config.frames_per_node, per_round * config.num_server_rounds)
-    return float(captured - captured // config.val_every)
-
-
-def measured_plan_inputs(config: RuntimeConfig, uploads: list[Upload], devices: int,
-                         model: tuple[int, int]) -> PlanInputs:
-    """The placement model's inputs from the first uploads of this run.
-
-    ``devices`` is the number of nodes that replied; ``model`` the detector's
-    ``(bytes, arrays)`` (``(0, 0)`` when nothing trains: no weights travel). Payload sizes
-    are means over ``uploads``: the JPEGs as uploaded, and the codec's size from
-    :func:`codec_payload_bytes`.
-    """
-    payloads = {"jpeg": float(np.mean([len(u.jpeg) for u in uploads]))}
-    round_one = len(uploads) / devices
-    frames = shared_frames_per_device(config, round_one)
-    if config.codec != "jpeg":
-        geometry = [g for g in map(upload_geometry, uploads) if g is not None]
-        payloads[config.codec] = codec_payload_bytes(config, geometry, frames)
-    return PlanInputs(
-        devices=devices, frames_per_device=frames,
-        payload_bytes=payloads, model_bytes=model[0], model_arrays=model[1],
-        rounds=config.num_server_rounds,
-        frames_per_round=round_one if config.frames_per_round > 0 else 0,
-        epochs=config.epochs, aggregation=config.aggregation, train=config.train,
-    )
 
 
 def fedavg(results: list[tuple[list[np.ndarray], int]]) -> list[np.ndarray]:
@@ -436,9 +347,9 @@ class RinrStrategy:
 
     def train_at_fog(self, server_round: int) -> None:
         """Fine-tune YOLOv8 at the fog on every collected JPEG (``placement = fog``)."""
-        from edge import yolo
         from rinr_core.frames import Frame
         from rinr_core.images import load_image
+        from rinr_runtime import detector
 
         frames = [Frame(load_image(e.jpeg), e.box, e.frame_id, e.label)
                   for e in self.catalog.values()]
@@ -447,9 +358,9 @@ class RinrStrategy:
             return
         # The fog holds no held-out frames (they never leave the edges): Ultralytics needs a
         # val split, so it checks the fit on the training frames; edges measure real accuracy.
-        data_yaml = yolo.write_dataset(frames, frames, self.workdir / "fog-dataset",
+        data_yaml = detector.write_dataset(frames, frames, self.workdir / "fog-dataset",
                                        list(self.config.class_names))
-        outcome = yolo.train(data_yaml, yolo_settings(self.config),
+        outcome = detector.train(data_yaml, yolo_settings(self.config),
                              init_weights=self.global_weights, workdir=self.workdir / "fog-yolo")
         self.global_weights = outcome.weights
         self.report.round(server_round).train["fog"] = {

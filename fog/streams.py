@@ -24,8 +24,6 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from edge.config import RuntimeConfig
-from edge.records import KIND_RINRS, Delivery
 from fog.encode_cache import EncodeCache
 from rinr_core.frames import Frame
 from rinr_core.sequence import (
@@ -35,6 +33,8 @@ from rinr_core.sequence import (
     payload_crc,
     update_sequence,
 )
+from rinr_runtime.config import RuntimeConfig
+from rinr_runtime.records import KIND_RINRS, Delivery
 
 
 def sequence_settings(config: RuntimeConfig) -> SequenceSettings:

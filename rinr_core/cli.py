@@ -13,7 +13,6 @@ from pathlib import Path
 
 from PIL import Image
 
-from rinr_core.cli_plan import add_parser as add_plan_parser
 from rinr_core.cli_sequence import add_parser as add_sequence_parsers
 from rinr_core.codec import CodecSettings, encode_frame
 from rinr_core.container import MODES
@@ -164,14 +163,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_codec_options(p)
     p.set_defaults(func=cmd_bench_speed, max_side=96, steps=300)
 
-    add_plan_parser(sub)
     add_sequence_parsers(sub)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``rinr`` console script."""
-    args = build_parser().parse_args(argv)
+def subcommands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
+    """The sub-command table of a parser from :func:`build_parser` (to add commands to)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    raise ValueError("parser has no sub-commands")
+
+
+def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
+    """Parse ``argv`` with ``parser`` and run its command; a :class:`RinrError` exits 2."""
+    args = parser.parse_args(argv)
     try:
         return args.func(args)
     except RinrError as exc:
@@ -180,6 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The codec commands alone (``rinr`` adds the runtime's: :mod:`rinr_runtime.cli`)."""
+    return run(build_parser(), argv)
 
 
 if __name__ == "__main__":

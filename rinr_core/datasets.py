@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from PIL import Image
 
 from rinr_core.errors import BadFrameError, ConfigError, DatasetError
 from rinr_core.frames import Frame, SkippedFrame
@@ -352,25 +353,52 @@ def write_yolo(
         if class_names is not None
         else list(dict.fromkeys(f.label for f in frames))
     )
-    ids = {n: i for i, n in enumerate(names)}
-    missing = sorted({f.label for f in frames} - ids.keys())
-    if missing:
-        raise DatasetError(f"frame labels {missing} are not in class_names {names}; add them")
+    ids = _class_ids(names)
     img_dir = _prepare_folder(folder, "images")
-    label_dir = folder / "labels"
+    write_yolo_split(frames, img_dir, folder / "labels", ids, image_format="JPEG",
+                     quality=quality, first=1)
+    return write_data_yaml(folder, {"train": "images", "val": "images"}, names).parent
+
+
+def _class_ids(names: Sequence[str]) -> dict[str, int]:
+    """Class name -> YOLO class id; refuses an empty or repeated list."""
+    if not names or len(set(names)) != len(names):
+        raise DatasetError(f"class_names must be non-empty and unique, got {list(names)}")
+    return {n: i for i, n in enumerate(names)}
+
+
+def write_yolo_split(frames: Sequence[Frame], image_dir: Path, label_dir: Path,
+                     class_ids: dict[str, int], *, image_format: str = "PNG", quality: int = 95,
+                     first: int = 0, split: str = "") -> None:
+    """Write frames' images and YOLO label files (``NNNNNN.{png,jpg}`` / ``NNNNNN.txt``).
+
+    PNG keeps pixels exactly (decoded reconstructions, held-out originals); JPEG is for
+    exported sequences. Raises :class:`DatasetError` for a label not in ``class_ids``.
+    """
+    image_dir.mkdir(parents=True, exist_ok=True)
     label_dir.mkdir(parents=True, exist_ok=True)
-    for number, frame in enumerate(frames, start=1):
+    suffix = ".png" if image_format == "PNG" else ".jpg"
+    where = f"{split} " if split else ""
+    for number, frame in enumerate(frames, start=first):
+        if frame.label not in class_ids:
+            raise DatasetError(
+                f"{where}frame {number - first} has label {frame.label!r}, which is not in "
+                f"class_names {list(class_ids)}; add it to class_names"
+            )
         stem = f"{number:06d}"
-        (img_dir / f"{stem}.jpg").write_bytes(encode_image(frame.image, "JPEG", quality))
-        (label_dir / f"{stem}.txt").write_text(_yolo_line(frame, ids[frame.label]) + "\n")
-    data = {
-        "path": str(folder.resolve()),
-        "train": "images",
-        "val": "images",
-        "names": dict(enumerate(names)),
-    }
-    (folder / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    return folder
+        if image_format == "PNG":
+            Image.fromarray(frame.image).save(image_dir / f"{stem}.png", compress_level=1)
+        else:
+            (image_dir / f"{stem}{suffix}").write_bytes(encode_image(frame.image, "JPEG", quality))
+        (label_dir / f"{stem}.txt").write_text(_yolo_line(frame, class_ids[frame.label]) + "\n")
+
+
+def write_data_yaml(folder: Path, splits: Mapping[str, str], class_names: Sequence[str]) -> Path:
+    """Write ``folder/data.yaml`` (absolute ``path``, the split folders, class names); return it."""
+    data = {"path": str(Path(folder).resolve()), **splits, "names": dict(enumerate(class_names))}
+    target = Path(folder) / "data.yaml"
+    target.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return target
 
 
 def _yolo_line(frame: Frame, class_id: int) -> str:

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from deploy.cluster import Cluster
-from edge.records import frame_id
 from edge.store import NodeStore
 from rinr_core.datasets import write_otb
 from rinr_core.synthetic import generate_sequence
+from rinr_runtime.records import frame_id
 
 pytestmark = pytest.mark.slow
 

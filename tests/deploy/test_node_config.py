@@ -7,10 +7,10 @@ from pathlib import Path
 from flwr.app import Context, RecordDict
 
 from edge.client_app import node_of
-from edge.config import node_run_config
-from edge.records import frame_id
 from rinr_core.datasets import write_otb
 from rinr_core.synthetic import generate_sequence
+from rinr_runtime.config import node_run_config
+from rinr_runtime.records import frame_id
 
 
 def context(node_config: dict, run_config: dict) -> Context:

@@ -8,7 +8,10 @@ import pytest
 from flwr.app import Context, Message, RecordDict
 
 from edge.client_app import app as client_app
-from edge.records import (
+from fog.local_grid import set_task_identity
+from rinr_core.codec import CodecSettings, encode_frames
+from rinr_core.synthetic import generate_sequence
+from rinr_runtime.records import (
     Ack,
     Delivery,
     content_to_uploads,
@@ -17,9 +20,6 @@ from edge.records import (
     record_to_weights,
     round_record,
 )
-from fog.local_grid import set_task_identity
-from rinr_core.codec import CodecSettings, encode_frames
-from rinr_core.synthetic import generate_sequence
 
 
 @pytest.fixture

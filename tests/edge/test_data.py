@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import RuntimeConfig
 from edge.data import assign_sequence, load_node_frames, sequence_paths
 from rinr_core.datasets import write_otb
 from rinr_core.errors import DatasetError
 from rinr_core.synthetic import generate_sequence
+from rinr_runtime.config import RuntimeConfig
 
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 

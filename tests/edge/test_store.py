@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.records import Ack, Delivery
 from edge.store import NodeStore
 from rinr_core.errors import PayloadError
+from rinr_runtime.records import Ack, Delivery
 
 
 def _delivery(fid: str, kind: str = "rinr") -> Delivery:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import DEFAULTS, RuntimeConfig
 from fog.demo import DEMO_CONFIG, build_overrides, compare, echo_progress
+from rinr_runtime.config import DEFAULTS, RuntimeConfig
 
 
 def _args(**values: object) -> argparse.Namespace:

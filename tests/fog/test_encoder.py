@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 
 import fog.encoder
-from edge.config import RuntimeConfig
-from edge.records import Upload, frame_id
 from fog.encode_cache import EncodeCache, cache_key
 from fog.encoder import FogEncoder, check_upload, codec_settings
 from rinr_core.codec import CodecSettings
 from rinr_core.errors import InvalidBoxError, UnreadableImageError
 from rinr_core.images import encode_image
 from rinr_core.synthetic import generate_sequence
+from rinr_runtime.config import RuntimeConfig
+from rinr_runtime.records import Upload, frame_id
 
 
 def _uploads(count: int = 3) -> list[tuple[str, Upload]]:

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from edge.client_app import app as client_app
-from edge.config import RuntimeConfig
 from fog.local_grid import LocalGrid
 from fog.report import report_plan_inputs
 from fog.server_app import report_path
 from fog.simulation import run_inprocess
-from fog.strategy import shared_frames_per_device
+from fog.placement import shared_frames_per_device
 from rinr_core.errors import ConfigError
-from rinr_core.placement import estimate
+from rinr_runtime.config import RuntimeConfig
+from rinr_runtime.planning import estimate
 
 TOLERANCE = 0.05
 ENVELOPE_JITTER = 100

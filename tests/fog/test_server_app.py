@@ -12,9 +12,15 @@ from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
 
 import fog.encoder
 from edge.client_app import app as client_app
-from edge.config import RuntimeConfig
 from edge.data import load_node_frames
-from edge.records import Upload, content_to_uploads, frame_id, read_node_report, uploads_to_content
+from rinr_runtime.config import RuntimeConfig
+from rinr_runtime.records import (
+    Upload,
+    content_to_uploads,
+    frame_id,
+    read_node_report,
+    uploads_to_content,
+)
 
 NODES = ("p0", "p1", "p2")
 

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 from flwr.app import Message, RecordDict
 
-from edge.config import RuntimeConfig
-from edge.records import NodeReport, metrics_to_record, record_to_weights, weights_to_record
 from fog.encode_cache import EncodeCache
 from fog.encoder import EncodedFrame, FogEncoder
 from fog.local_grid import set_task_identity
 from fog.report import RunReport
 from fog.strategy import NodeState, RinrStrategy, fedavg
+from rinr_runtime.config import RuntimeConfig
+from rinr_runtime.records import NodeReport, metrics_to_record, record_to_weights, weights_to_record
 
 
 def _strategy(tmp_path: Path, **values: object) -> RinrStrategy:

@@ -8,11 +8,11 @@ import pytest
 from flwr.app import Message
 
 import fog.streams
-from edge.config import RuntimeConfig
 from edge.node import EdgeNode
-from edge.records import KIND_RINRS, Delivery, content_to_deliveries
 from fog.streams import Stream
 from rinr_core.sequence import decode_sequence, unpack_sequence
+from rinr_runtime.config import RuntimeConfig
+from rinr_runtime.records import KIND_RINRS, Delivery, content_to_deliveries
 
 NODES = ("p0", "p1", "p2")
 

@@ -32,15 +32,13 @@ modules, lazily, to size a payload with the real ``.rinr`` container.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-
-import numpy as np
 
 from rinr_core.errors import ConfigError
 
 CODECS = ("jpeg", "rapid-inr", "residual-inr")
-"""Codecs by the runtime's ``codec`` names (``edge.config.CODEC_MODES``)."""
+"""Codecs by the runtime's ``codec`` names (``rinr_runtime.config.CODEC_MODES``)."""
 CODEC_MODES: dict[str, str | None] = {"jpeg": None, "rapid-inr": "bs", "residual-inr": "qre"}
 """Codec name -> ``rinr_core`` codec mode (``None``: the JPEG itself is the payload)."""
 SEQUENCE_CODECS = ("res-nerv", "nerv")
@@ -69,141 +67,6 @@ DEFAULT_PRESET = "fast"
 """The encoder preset the default INR payload sizes are computed for (``rinr_core.presets``)."""
 
 
-# --- model sizes -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ModelSize:
-    """A detector's size as the weights travel: float32 parameters in ``arrays`` arrays."""
-
-    name: str
-    params: int
-    arrays: int
-
-    @property
-    def bytes(self) -> int:
-        """Bytes of the weights at float32."""
-        return 4 * self.params
-
-
-MODELS: dict[str, ModelSize] = {
-    "yolov8n": ModelSize("yolov8n", 3_200_000, 298),
-    "yolov8s": ModelSize("yolov8s", 11_200_000, 298),
-    "yolov8m": ModelSize("yolov8m", 25_900_000, 398),
-}
-"""Parameter counts from Ultralytics' published YOLOv8 table (3.2M, 11.2M, 25.9M); array
-counts are the floating-point ``state_dict`` entries that ``edge.yolo.get_weights`` sends."""
-
-
-def model_size(name: str) -> ModelSize:
-    """The size of ``yolov8n``/``yolov8s``/``yolov8m`` (``.yaml`` or ``.pt`` suffix allowed).
-
-    Raises
-    ------
-    ConfigError
-        The name is not one of :data:`MODELS`; pass an explicit byte count instead.
-    """
-    key = name.strip().lower().removesuffix(".yaml").removesuffix(".pt")
-    try:
-        return MODELS[key]
-    except KeyError:
-        raise ConfigError(
-            f"unknown model {name!r}; choose one of {sorted(MODELS)} or give the weights' byte "
-            "count (model_bytes / --model-bytes)"
-        ) from None
-
-
-# --- payload sizes -----------------------------------------------------------------------------
-
-
-def inr_payload_bytes(codec: str, box_area: int, *, preset: str = DEFAULT_PRESET,
-                      background_bits: int | None = None, object_bits: int | None = None) -> int:
-    """Exact ``.rinr`` size of one frame encoded with ``codec`` (a codec name or mode).
-
-    The size depends only on the preset's architectures, the bit widths and the object tier
-    chosen by ``box_area`` (box width x height in pixels, after any resize), never on the
-    pixels: this packs an all-zero payload of that layout with the real container.
-    """
-    from rinr_core.codec import OBJECT_MODES, CodecSettings, fit_settings_for
-    from rinr_core.container import (
-        ROLE_FRAME,
-        ROLE_OBJECT_DIRECT,
-        ROLE_OBJECT_RESIDUAL,
-        RinrPayload,
-        StoredInr,
-        pack,
-    )
-    from rinr_core.quantize import QuantTensor, tensor_bit_widths
-
-    mode = CODEC_MODES.get(codec, codec)
-    if mode is None:
-        raise ConfigError("a JPEG's size depends on its pixels; measure it (jpeg_bytes)")
-    if box_area < 1:
-        raise ConfigError(f"box_area must be at least 1 px^2, got {box_area}")
-    settings = CodecSettings(mode=mode, preset=preset, background_bits=background_bits,
-                             object_bits=object_bits)
-    chosen = settings.resolve()
-    roles = [(ROLE_FRAME, chosen.baseline if mode == "bs" else chosen.background)]
-    if mode in OBJECT_MODES:
-        role = ROLE_OBJECT_DIRECT if mode == "de" else ROLE_OBJECT_RESIDUAL
-        roles.append((role, chosen.object_arch(box_area)))
-    inrs = []
-    for role, arch in roles:
-        fit = fit_settings_for(chosen, role, mode, settings, warm=False)
-        shapes = [s for o, i in arch.layer_shapes for s in ((o, i), (o,))]
-        widths = tensor_bit_widths(len(arch.layer_shapes), fit.bits, fit.first_layer_bits)
-        tensors = [QuantTensor(np.zeros(int(np.prod(s)), np.uint32), 0.0, 1.0, s, b)
-                   for s, b in zip(shapes, widths, strict=True)]
-        bits = fit.bits
-        inrs.append(StoredInr(role, arch, bits, 1.0, tensors))
-    return len(pack(RinrPayload(mode, 1, 1, (0, 0, 1, 1), inrs)))
-
-
-def sequence_payload_bytes(codec: str, frames: int, width: int, height: int, box_area: int, *,
-                           nerv_preset: str = "fast", object_preset: str = DEFAULT_PRESET,
-                           nerv_bits: int | None = None, object_bits: int | None = 10,
-                           nerv_bpp: float | None = None) -> float:
-    """Estimated ``.rinrs`` bytes per frame of a ``frames``-frame stream.
-
-    A sequence payload is entropy-coded, so its size depends on the pixels; this estimate is
-    its size without entropy coding: the NeRV's weights (the preset's network, or with
-    ``compact`` or ``nerv_bpp`` the one sized to ``frames``) at ``nerv_bits`` (default: the preset's) shared by
-    ``frames``, plus, with ``res-nerv``, each frame's record and object
-    residual INR (the tier of ``box_area``) at ``object_bits``. Trained weights entropy-code
-    5-15% below it (nearly random ones, after a few steps, about at it).
-    """
-    from rinr_core.presets import get_preset
-    from rinr_core.sequence import SequenceSettings
-
-    if codec not in SEQUENCE_CODECS:
-        raise ConfigError(f"{codec!r} is not a sequence codec; choose one of {SEQUENCE_CODECS}")
-    if frames < 1 or width < 1 or height < 1 or box_area < 1:
-        raise ConfigError(f"frames, width, height and box_area must be >= 1, got "
-                          f"{frames}, {width}, {height}, {box_area}")
-    settings = SequenceSettings(codec=codec, nerv_preset=nerv_preset, nerv_bits=nerv_bits,
-                                nerv_bpp=nerv_bpp, object_preset=object_preset,
-                                object_bits=object_bits)
-    arch = settings.arch_for(frames, height, width)  # sized to the stream with `compact`
-    bits = settings.resolve().training.bits
-    shapes = arch.tensor_shapes(height, width)
-    header = 64 + 8 * len(shapes) + 4 * len(arch.strides)  # container, grid, blocks
-    nerv = header + sum(int(np.prod(s)) for s in shapes) * bits / 8
-    per_frame = 14.0  # index, version, box, flag
-    if codec == "res-nerv":
-        arch = get_preset(object_preset).object_arch(box_area)
-        shapes = [s for o, i in arch.layer_shapes for s in ((o, i), (o,))]
-        per_frame += 16 + 8 * len(shapes) + sum(int(np.prod(s)) for s in shapes) * (object_bits or 16) / 8
-    return nerv / frames + per_frame
-
-
-def default_payload_bytes(*, jpeg_bytes: float = DEFAULT_JPEG_BYTES,
-                          box_area: int = DEFAULT_BOX_AREA,
-                          preset: str = DEFAULT_PRESET) -> dict[str, float]:
-    """Mean payload bytes per frame of every codec: the JPEG size given, the INRs computed."""
-    return {"jpeg": float(jpeg_bytes),
-            **{c: float(inr_payload_bytes(c, box_area, preset=preset)) for c in CODECS[1:]}}
-
-
 # --- inputs ------------------------------------------------------------------------------------
 
 
@@ -211,7 +74,7 @@ def default_payload_bytes(*, jpeg_bytes: float = DEFAULT_JPEG_BYTES,
 class WireOverhead:
     """Bytes the runtime's Flower messages add around the payloads and weights.
 
-    Defaults: measured with ``edge.records`` on Flower 1.41 (``message_wire_bytes`` of the
+    Defaults: measured with ``rinr_runtime.records`` on Flower 1.41 (``message_wire_bytes`` of the
     runtime's messages; docs/placement.md). ``<phase>_<direction>`` is one message with no
     payload and no frame ids; ``upload_item`` / ``delivery_item`` are added per frame in a
     collect reply / broadcast message; ``frame_id`` per frame id listed in an ack or a node
@@ -566,112 +429,6 @@ def reduction_vs_serverless(inputs: PlanInputs, codec: str = "residual-inr") -> 
     """Total bytes of the serverless JPEG baseline / with ``codec``, per runtime placement."""
     baseline = estimate(inputs, "jpeg", "serverless").total_bytes
     return {p: _ratio(baseline, estimate(inputs, codec, p).total_bytes) for p in RUNTIME_PLACEMENTS}
-
-
-# --- device sweeps, crossover, recommendation ------------------------------------------------
-
-
-def sweep(inputs: PlanInputs, devices: Iterable[int],
-          pairs: Iterable[tuple[str, str]] | None = None) -> dict[tuple[str, str], np.ndarray]:
-    """Total bytes of each ``(codec, placement)`` for every number of devices in ``devices``."""
-    counts = list(devices)
-    chosen = list(pairs) if pairs is not None else [(e.codec, e.placement) for e in estimate_all(inputs)]
-    return {
-        (codec, placement): np.array([estimate(inputs.with_devices(k), codec, placement).total_bytes
-                                      for k in counts])
-        for codec, placement in chosen
-    }
-
-
-def crossover_devices(inputs: PlanInputs, codec: str, max_devices: int = 50,
-                      against: str = "edge") -> int | None:
-    """Fewest devices from which ``fog`` training moves fewer bytes than ``against`` with ``codec``.
-
-    ``against="serverless"`` instead compares ``edge`` training with ``codec`` to the
-    serverless JPEG baseline. ``None`` when that never holds up to ``max_devices`` (or
-    already holds at 1 device and every count after it, then 1).
-    """
-    if against not in ("edge", "serverless"):
-        raise ConfigError(f"against must be 'edge' or 'serverless', got {against!r}")
-    counts = range(1, max_devices + 1)
-    if against == "serverless":
-        better, worse = (codec, "edge"), ("jpeg", "serverless")
-    else:
-        better, worse = (codec, "fog"), (codec, "edge")
-    totals = sweep(inputs, counts, [better, worse])
-    wins = totals[better] < totals[worse]
-    if not wins[-1]:
-        return None
-    losing = np.flatnonzero(~wins)
-    return int(counts[losing[-1] + 1]) if losing.size else 1
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    """Where to train with one codec, and why."""
-
-    placement: str
-    codec: str
-    criterion: str
-    reason: str
-    edge: Estimate
-    fog: Estimate
-    crossover: int | None
-
-    def to_dict(self) -> dict:
-        """JSON-ready data (the two estimates included)."""
-        return {"placement": self.placement, "codec": self.codec, "criterion": self.criterion,
-                "reason": self.reason, "crossover_devices": self.crossover,
-                "edge": self.edge.to_dict(), "fog": self.fog.to_dict()}
-
-
-def recommend(inputs: PlanInputs, codec: str = "residual-inr", criterion: str = "bytes",
-              max_devices: int = 50) -> Recommendation:
-    """Pick ``edge`` or ``fog`` for ``codec``: fewer bytes (or less time); a tie goes to ``edge``.
-
-    Raises
-    ------
-    ConfigError
-        An unknown criterion, or ``criterion="time"`` without the throughputs it needs.
-    """
-    if criterion not in CRITERIA:
-        raise ConfigError(f"unknown criterion {criterion!r}; choose one of {CRITERIA}")
-    edge, fog = estimate(inputs, codec, "edge"), estimate(inputs, codec, "fog")
-    if criterion == "time" and (edge.total_s is None or fog.total_s is None):
-        raise ConfigError(
-            "criterion 'time' needs the training throughputs of an edge and of the fog, and the "
-            f"{codec} encode/decode throughputs (edge_train_fps, fog_train_fps, encode_fps, "
-            "decode_fps); give them or use criterion 'bytes'"
-        )
-    crossover = crossover_devices(inputs, codec, max_devices)
-    value = (lambda e: e.total_bytes) if criterion == "bytes" else (lambda e: e.total_s)
-    placement = "fog" if value(fog) < value(edge) else "edge"
-    reason = _reason(inputs, codec, criterion, edge, fog, placement, crossover, max_devices)
-    return Recommendation(placement, codec, criterion, reason, edge, fog, crossover)
-
-
-def _reason(inputs: PlanInputs, codec: str, criterion: str, edge: Estimate, fog: Estimate,
-            placement: str, crossover: int | None, max_devices: int) -> str:
-    """One sentence (or two) on why ``placement`` wins."""
-    n = inputs.devices
-    if criterion == "bytes":
-        compare = (f"training at the fog moves {_mb(fog.total_bytes)} (JPEG uploads "
-                   f"{_mb(fog.parts['uploads'])} + weights {_mb(fog.parts['weights'])} to {n} "
-                   f"device(s) over {inputs.rounds} round(s)), training at the edges moves "
-                   f"{_mb(edge.total_bytes)} (JPEG uploads {_mb(edge.parts['uploads'])} + "
-                   f"{codec} payloads {_mb(edge.parts['payloads'])} to {n - 1} other device(s) "
-                   f"each" + (f" + FedAvg weights {_mb(edge.parts['weights'])}"
-                              if edge.parts["weights"] else "") + ")")
-    else:
-        compare = (f"training at the fog takes {fog.total_s:.1f} s, at the edges "
-                   f"{edge.total_s:.1f} s (transfer + encode + decode + training)")
-    if crossover is None:
-        where = f"the fog never moves fewer bytes with {codec} up to {max_devices} devices"
-    elif crossover == 1:
-        where = f"the fog moves fewer bytes with {codec} at any number of devices"
-    else:
-        where = f"the fog moves fewer bytes with {codec} from {crossover} devices on"
-    return f"{placement}: at {n} device(s), {compare}; {where}."
 
 
 # --- helpers -----------------------------------------------------------------------------------

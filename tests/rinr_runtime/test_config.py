@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import DEFAULTS, KEYS, RuntimeConfig, config_table_markdown, resolve_path
 from rinr_core.errors import ConfigError
+from rinr_runtime.config import DEFAULTS, KEYS, RuntimeConfig, config_table_markdown, resolve_path
 
 try:
     import tomllib

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rinr_core.errors import ConfigError
-from rinr_core.placement import (
+from rinr_runtime.planning import (
     AGGREGATIONS,
     CODEC_MODES,
     RUNTIME_CODECS,
@@ -25,10 +25,10 @@ from rinr_core.placement import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from edge.yolo import TrainSettings
+    from rinr_runtime.detector import TrainSettings
 
 AUTO = "auto"
-"""The ``placement`` that lets the placement model choose (``rinr_core.placement``)."""
+"""The ``placement`` that lets the placement model choose (``rinr_runtime.planning``)."""
 PLACEMENTS = (*RUNTIME_PLACEMENTS, AUTO)
 """``edge`` and ``fog`` run as asked; ``auto`` becomes one of them after round 1's collect."""
 
@@ -248,8 +248,8 @@ class RuntimeConfig:
 
 
 def yolo_settings(config: RuntimeConfig) -> TrainSettings:
-    """The run's YOLOv8 settings (``edge.yolo`` is imported only when called)."""
-    from edge.yolo import TrainSettings
+    """The run's YOLOv8 settings (``rinr_runtime.detector`` is imported only when called)."""
+    from rinr_runtime.detector import TrainSettings
 
     return TrainSettings(model=config.model, epochs=config.epochs, imgsz=config.imgsz,
                          batch=config.batch, device=config.yolo_device, workers=0,

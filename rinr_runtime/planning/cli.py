@@ -1,6 +1,6 @@
 """``rinr plan``: bytes and times of every codec x placement, the recommended placement, a plot.
 
-The numbers come from :mod:`rinr_core.placement` (equations in ``docs/placement.md``).
+The numbers come from :mod:`rinr_runtime.planning` (equations in ``docs/placement.md``).
 Register the command with :func:`add_parser` on the ``rinr`` sub-parsers. ``--json`` prints
 exactly one JSON object on stdout; ``--plot PATH`` writes data transferred vs number of devices
 (1 to ``--max-devices``) with the crossovers marked.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rinr_core.placement import (
+from rinr_runtime.planning import (
     AGGREGATIONS,
     CODECS,
     CRITERIA,

@@ -326,7 +326,7 @@ def content_to_deliveries(content: RecordDict) -> list[Delivery]:
 
 
 def weights_to_record(weights: Sequence[np.ndarray]) -> ArrayRecord:
-    """YOLO weights (``edge.yolo.get_weights`` order) as an ArrayRecord."""
+    """YOLO weights (``rinr_runtime.detector.get_weights`` order) as an ArrayRecord."""
     return ArrayRecord([np.ascontiguousarray(w, dtype=np.float32) for w in weights])
 
 

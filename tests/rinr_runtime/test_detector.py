@@ -1,4 +1,4 @@
-"""Tests for edge.yolo: offline Ultralytics setup, YOLO datasets, training, weights."""
+"""Tests for rinr_runtime.detector: offline Ultralytics setup, YOLO datasets, training, weights."""
 
 from __future__ import annotations
 
@@ -14,7 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.yolo import (
+from rinr_core.datasets import load_sequence
+from rinr_core.errors import ConfigError, DatasetError
+from rinr_core.frames import Frame
+from rinr_core.synthetic import generate_sequence
+from rinr_runtime.detector import (
     TrainOutcome,
     TrainSettings,
     build_model,
@@ -28,10 +32,6 @@ from edge.yolo import (
     weights_nbytes,
     write_dataset,
 )
-from rinr_core.datasets import load_sequence
-from rinr_core.errors import ConfigError, DatasetError
-from rinr_core.frames import Frame
-from rinr_core.synthetic import generate_sequence
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -113,7 +113,7 @@ def refuse(*a, **k):
     calls.append(repr(a[:2]))
     raise OSError("no network")
 socket.getaddrinfo = socket.create_connection = socket.socket.connect = refuse
-from edge.yolo import prepare_offline
+from rinr_runtime.detector import prepare_offline
 d = prepare_offline(Path({str(tmp_path / "cfg")!r}))
 from ultralytics.models.yolo.detect import DetectionTrainer  # noqa: F401
 from ultralytics.utils.checks import check_font

@@ -7,7 +7,9 @@ import pytest
 from flwr.app import Message, RecordDict
 from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
 
-from edge.records import (
+from fog.local_grid import set_task_identity
+from rinr_core.errors import BadFrameError, PayloadError
+from rinr_runtime.records import (
     Ack,
     Delivery,
     NodeReport,
@@ -23,8 +25,6 @@ from edge.records import (
     uploads_to_content,
     weights_to_record,
 )
-from fog.local_grid import set_task_identity
-from rinr_core.errors import BadFrameError, PayloadError
 
 
 def _upload(data: bytes) -> Upload:

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from rinr_core.cli_plan import add_parser
 from rinr_core.codec import CodecSettings, encode_frame
 from rinr_core.errors import ConfigError
-from rinr_core.placement import (
+from rinr_core.synthetic import generate_sequence
+from rinr_runtime.planning import (
     CODECS,
     DEFAULT_BOX_AREA,
     DEFAULT_JPEG_BYTES,
@@ -30,7 +30,7 @@ from rinr_core.placement import (
     sequence_payload_bytes,
     sweep,
 )
-from rinr_core.synthetic import generate_sequence
+from rinr_runtime.planning.cli import add_parser
 
 torch.set_num_threads(1)
 

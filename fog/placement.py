@@ -1,0 +1,101 @@
+"""The placement model's inputs, measured in the run: upload sizes, payload sizes, the detector.
+
+Right after the first collect that brings frames, :class:`fog.strategy.RinrStrategy` feeds
+these to :func:`rinr_runtime.planning.recommend`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rinr_core.errors import InvalidBoxError
+from rinr_core.frames import validate_box
+from rinr_runtime.config import RuntimeConfig, yolo_settings
+from rinr_runtime.planning import PlanInputs, inr_payload_bytes, sequence_payload_bytes
+from rinr_runtime.records import Upload
+
+
+def detector_size(config: RuntimeConfig) -> tuple[int, int]:
+    """Bytes and number of the weight arrays the run's detector sends (``rinr_runtime.detector.get_weights``)."""
+    from rinr_runtime import detector
+
+    weights = detector.get_weights(detector.build_model(yolo_settings(config), list(config.class_names)))
+    return detector.weights_nbytes(weights), len(weights)
+
+
+def upload_geometry(upload: Upload) -> tuple[int, int, int] | None:
+    """``(width, height, box area)`` of an upload as the codec will see it (``None``: unreadable)."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    try:
+        with Image.open(BytesIO(upload.jpeg)) as image:
+            width, height = image.size
+        _, _, w, h = validate_box(upload.box, width, height)
+    except (OSError, InvalidBoxError):
+        return None
+    return width, height, w * h
+
+
+def codec_payload_bytes(config: RuntimeConfig, geometry: list[tuple[int, int, int]],
+                        frames_per_device: float) -> float:
+    """Mean payload bytes per frame of the run's INR codec for uploads of ``geometry``.
+
+    Image codecs: the exact ``.rinr`` size of each box tier. Video codecs: the estimate of
+    :func:`~rinr_runtime.planning.sequence_payload_bytes` for a stream of ``frames_per_device``
+    frames (a ``.rinrs`` size depends on its pixels, known only after encoding).
+    """
+    if not geometry:
+        return 0.0
+    if config.sequence_codec:
+        frames = max(1, round(frames_per_device))
+        sizes = {g: sequence_payload_bytes(config.codec, frames, *g, nerv_preset=config.nerv_preset,
+                                           object_preset=config.preset,
+                                           nerv_bits=config.background_bits or None,
+                                           object_bits=config.object_bits or 10,
+                                           nerv_bpp=config.nerv_bpp or None)
+                 for g in set(geometry)}
+    else:
+        sizes = {g: inr_payload_bytes(config.codec, g[2], preset=config.preset,
+                                      background_bits=config.background_bits or None,
+                                      object_bits=config.object_bits or None)
+                 for g in set(geometry)}
+    return float(np.mean([sizes[g] for g in geometry]))
+
+
+def shared_frames_per_device(config: RuntimeConfig, round_one: float) -> float:
+    """Frames a node uploads over the run (the placement model's ``frames_per_device``).
+
+    ``round_one`` (the mean uploads per node of the first collect) when every frame comes at
+    once; else the frames captured by the last round, less the held-out ones.
+    """
+    per_round = config.frames_per_round
+    if per_round <= 0:
+        return round_one
+    captured = min(config.frames_per_node, per_round * config.num_server_rounds)
+    return float(captured - captured // config.val_every)
+
+
+def measured_plan_inputs(config: RuntimeConfig, uploads: list[Upload], devices: int,
+                         model: tuple[int, int]) -> PlanInputs:
+    """The placement model's inputs from the first uploads of this run.
+
+    ``devices`` is the number of nodes that replied; ``model`` the detector's
+    ``(bytes, arrays)`` (``(0, 0)`` when nothing trains: no weights travel). Payload sizes
+    are means over ``uploads``: the JPEGs as uploaded, and the codec's size from
+    :func:`codec_payload_bytes`.
+    """
+    payloads = {"jpeg": float(np.mean([len(u.jpeg) for u in uploads]))}
+    round_one = len(uploads) / devices
+    frames = shared_frames_per_device(config, round_one)
+    if config.codec != "jpeg":
+        geometry = [g for g in map(upload_geometry, uploads) if g is not None]
+        payloads[config.codec] = codec_payload_bytes(config, geometry, frames)
+    return PlanInputs(
+        devices=devices, frames_per_device=frames,
+        payload_bytes=payloads, model_bytes=model[0], model_arrays=model[1],
+        rounds=config.num_server_rounds,
+        frames_per_round=round_one if config.frames_per_round > 0 else 0,
+        epochs=config.epochs, aggregation=config.aggregation, train=config.train,
+    )

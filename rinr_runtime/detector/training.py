@@ -1,0 +1,211 @@
+"""YOLOv8 fine-tuning and evaluation with Ultralytics, fully offline.
+
+Ultralytics is imported lazily, after :func:`~rinr_runtime.detector.offline.prepare_offline`
+has set its environment, so importing this module is cheap and never triggers Ultralytics'
+import-time checks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from copy import deepcopy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rinr_core.errors import ConfigError
+from rinr_runtime.detector.model import (
+    TrainSettings,
+    _model_source,
+    _module,
+    build_model,
+    get_weights,
+    resolve_device,
+    set_weights,
+)
+from rinr_runtime.detector.offline import prepare_offline
+
+# --- training and evaluation ---------------------------------------------------------------
+
+
+@dataclass
+class TrainOutcome:
+    """What :func:`train` returns.
+
+    Attributes
+    ----------
+    weights
+        The trained (EMA) weights, ``float32``, in :func:`get_weights` order.
+    weights_path
+        Ultralytics checkpoint of the same model (``best.pt``; stored by Ultralytics at fp16).
+    metrics
+        ``map50``, ``map50_95``, ``precision``, ``recall`` (final evaluation on the val split),
+        ``train_seconds``, ``epochs``, ``imgsz``, ``num_train``, ``num_val``.
+    """
+
+    weights: list[np.ndarray]
+    weights_path: Path
+    metrics: dict[str, float | int] = field(default_factory=dict)
+
+
+_METRIC_KEYS = {
+    "map50": "metrics/mAP50(B)",
+    "map50_95": "metrics/mAP50-95(B)",
+    "precision": "metrics/precision(B)",
+    "recall": "metrics/recall(B)",
+}
+
+
+def _detection_metrics(stats: dict[str, Any]) -> dict[str, float]:
+    """Pick mAP50, mAP50-95, precision and recall out of Ultralytics' validation stats."""
+    missing = [key for key in _METRIC_KEYS.values() if key not in stats]
+    if missing:
+        raise ConfigError(
+            f"Ultralytics returned no {missing} (got {sorted(stats)}); validation failed"
+        )
+    return {name: float(stats[key]) for name, key in _METRIC_KEYS.items()}
+
+
+def _amp(device: str) -> bool | str:
+    """AMP mode that needs no download: bf16 on GPUs that have it, else off.
+
+    Ultralytics' fp16 AMP check downloads a model first; bf16 skips that check.
+    """
+    if device == "cpu":
+        return False
+    import torch
+
+    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else False
+
+
+def _train_args(data_yaml: Path, settings: TrainSettings, workdir: Path) -> dict[str, Any]:
+    """Ultralytics overrides for one quiet, offline fine-tuning run inside ``workdir``."""
+    device = resolve_device(settings.device)
+    args: dict[str, Any] = {
+        "model": settings.model,
+        "data": str(Path(data_yaml).resolve()),
+        "epochs": settings.epochs,
+        "imgsz": settings.imgsz,
+        "batch": settings.batch,
+        "device": device,
+        "workers": settings.workers,
+        "seed": settings.seed,
+        "project": str(Path(workdir).resolve()),
+        "name": "train",
+        "exist_ok": True,
+        "plots": False,
+        "verbose": False,
+        "val": False,  # Ultralytics still validates after the last epoch
+        "amp": _amp(device),
+        "nbs": settings.batch,
+        "warmup_epochs": settings.warmup_epochs,
+        "mosaic": settings.mosaic,
+    }
+    if settings.lr0 is not None:  # optimizer="auto" ignores lr0
+        args.update(optimizer="AdamW", lr0=settings.lr0)
+    return args
+
+
+def train(
+    data_yaml: Path,
+    settings: TrainSettings,
+    *,
+    init_weights: Sequence[np.ndarray] | None = None,
+    workdir: Path,
+) -> TrainOutcome:
+    """Fine-tune a YOLOv8 detector on a dataset from :func:`write_dataset`.
+
+    Parameters
+    ----------
+    data_yaml
+        Dataset description (absolute ``path``).
+    settings
+        Model, epochs, image size, device, ...
+    init_weights
+        Weights to start from (e.g. a FedAvg aggregate), in :func:`get_weights` order, for
+        the same model and class count. ``None`` starts from ``settings.model``.
+    workdir
+        Ultralytics writes its run (``train/weights/best.pt``, label caches) here.
+
+    Returns
+    -------
+    TrainOutcome
+        Trained weights, checkpoint path, and metrics of the final evaluation on the val split.
+    """
+    prepare_offline()
+    from ultralytics.models.yolo.detect import DetectionTrainer
+
+    _model_source(settings.model)  # refuse a hub name before any dataset work
+    trainer = DetectionTrainer(overrides=_train_args(data_yaml, settings, workdir))
+    trainer.model = build_model(settings, list(trainer.data["names"].values()))
+    if init_weights is not None:
+        set_weights(trainer.model, init_weights)
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    weights_path = trainer.best if trainer.best.exists() else trainer.last
+    metrics = {
+        **_detection_metrics(trainer.metrics or {}),
+        "train_seconds": seconds,
+        "epochs": settings.epochs,
+        "imgsz": settings.imgsz,
+        "num_train": len(trainer.train_loader.dataset),
+        "num_val": len(trainer.test_loader.dataset),
+    }
+    return TrainOutcome(
+        weights=get_weights(trainer.ema.ema), weights_path=Path(weights_path), metrics=metrics
+    )
+
+
+def evaluate(
+    weights_path_or_model: Path | str | Any,
+    data_yaml: Path,
+    settings: TrainSettings,
+    *,
+    workdir: Path | None = None,
+) -> dict[str, float]:
+    """Measure a detector on the ``val`` split of ``data_yaml``.
+
+    Parameters
+    ----------
+    weights_path_or_model
+        A ``.pt`` checkpoint path, a torch detection model or a ``YOLO`` object (left
+        unchanged: a copy is evaluated).
+    data_yaml
+        Dataset description from :func:`write_dataset`.
+    settings
+        ``imgsz``, ``batch``, ``device`` and ``workers`` are used.
+    workdir
+        Where Ultralytics may write; default: the folder of ``data_yaml``.
+
+    Returns
+    -------
+    dict
+        ``map50``, ``map50_95``, ``precision``, ``recall``.
+    """
+    prepare_offline()
+    from ultralytics.models.yolo.detect import DetectionValidator
+
+    if isinstance(weights_path_or_model, (str, Path)):
+        model: Any = str(Path(weights_path_or_model).expanduser().resolve())
+        if not Path(model).is_file():
+            raise ConfigError(f"weights file {model} does not exist; pass a trained .pt path")
+    else:
+        model = deepcopy(_module(weights_path_or_model)).float()  # the validator fuses layers
+    args = {
+        "data": str(Path(data_yaml).resolve()),
+        "imgsz": settings.imgsz,
+        "batch": settings.batch,
+        "device": resolve_device(settings.device),
+        "workers": settings.workers,
+        "plots": False,
+        "verbose": False,
+        "rect": True,  # as during training's validation
+        "split": "val",
+    }
+    save_dir = Path(workdir or Path(data_yaml).resolve().parent)
+    validator = DetectionValidator(save_dir=save_dir, args=args)
+    return _detection_metrics(validator(model=model))
