@@ -10,10 +10,10 @@ import pytest
 
 from edge.client_app import app as client_app
 from fog.local_grid import LocalGrid
+from fog.placement import shared_frames_per_device
 from fog.report import report_plan_inputs
 from fog.server_app import report_path
 from fog.simulation import run_inprocess
-from fog.placement import shared_frames_per_device
 from rinr_core.errors import ConfigError
 from rinr_runtime.config import RuntimeConfig
 from rinr_runtime.planning import estimate
