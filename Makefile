@@ -23,8 +23,11 @@ bench: $(STAMP)
 	$(PY) bench/codec_speed.py
 	$(PY) bench/placement.py
 
+# ruff, then the package layers (pyproject [tool.importlinter]), then types ([tool.mypy])
 lint: $(STAMP)
-	$(VENV)/bin/ruff check rinr_core fog edge deploy bench tests
+	$(VENV)/bin/ruff check rinr_core rinr_runtime fog edge deploy bench tests
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy rinr_core rinr_runtime
 
 clean-runs:
 	rm -rf runs .flwr

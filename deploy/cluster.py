@@ -34,13 +34,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fog.launch import (
-    free_port,
-    group_alive,
-    process_descendants,
-    process_group_of,
-    write_run_config,
-)
+import psutil
+
+from fog.launch import free_port, stop_processes, stop_tree, write_run_config
 from rinr_core.errors import RinrError
 
 DEPLOY_DIR = Path(__file__).resolve().parent
@@ -53,56 +49,16 @@ _RUN_ID = re.compile(r"Successfully started run (\d+)")
 # --- process trees -----------------------------------------------------------------------------
 
 
-def tree_groups(pid: int) -> set[int]:
-    """The process groups of ``pid`` and all its live descendants (never this program's own)."""
-    groups = {process_group_of(pid)} | {process_group_of(child) for child in process_descendants(pid)}
-    groups.discard(os.getpgid(0))
-    return groups
-
-
-def signal_groups(groups: set[int], sig: int) -> None:
-    """Send ``sig`` to every process group in ``groups`` (gone groups are skipped)."""
-    for group in groups:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(group, sig)
-
-
-def stop_tree(process: subprocess.Popen, timeout: float = 15.0, *, hard: bool = False) -> None:
-    """Stop ``process`` and every descendant: SIGTERM, then SIGKILL after ``timeout`` s.
-
-    ``hard=True`` sends SIGKILL at once (a power cut, ``kill -9``). The groups are collected
-    before any signal, so children that Flower starts in sessions of their own are reached
-    even after their parent is gone.
-    """
-    groups = tree_groups(process.pid) | {process.pid}
-    groups.discard(os.getpgid(0))
-    steps = ((signal.SIGKILL, 5.0),) if hard else ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0))
-    for sig, wait in steps:
-        signal_groups(groups, sig)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and any(group_alive(g) for g in groups):
-            process.poll()
-            time.sleep(0.1)
-        if not any(group_alive(g) for g in groups):
-            break
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=1.0)
-
-
 def marked_processes(marker: str) -> list[int]:
     """Ids of live processes (zombies excluded) whose environment has ``MARKER=marker``."""
-    needle = f"{MARKER}={marker}".encode()
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+    for process in psutil.process_iter():
+        if process.pid == os.getpid():
             continue
-        try:
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
-                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-                if state != "Z":
-                    found.append(int(entry.name))
-        except (OSError, IndexError):
-            continue
+        with contextlib.suppress(psutil.Error):
+            if (process.environ().get(MARKER) == marker
+                    and process.status() != psutil.STATUS_ZOMBIE):
+                found.append(process.pid)
     return found
 
 
@@ -416,7 +372,7 @@ class Cluster:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-        signal_groups({process_group_of(pid) for pid in self.leftovers()}, signal.SIGKILL)
+        stop_processes(self.leftovers(), hard=True)
 
 
 # --- command line --------------------------------------------------------------------------------
@@ -424,10 +380,8 @@ class Cluster:
 
 def _parse_set(items: list[str]) -> dict:
     """``["k=v", ...]`` (TOML values) -> dict."""
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        import tomli as tomllib
+    from rinr_core.toml import tomllib
+
     return {k: tomllib.loads(f"v = {v}")["v"] for k, _, v in (i.partition("=") for i in items)}
 
 

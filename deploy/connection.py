@@ -21,11 +21,7 @@ from pathlib import Path
 import tomli_w
 
 from rinr_core.errors import ConfigError
-
-try:
-    import tomllib
-except ImportError:  # Python 3.10
-    import tomli as tomllib
+from rinr_core.toml import tomllib
 
 
 def flwr_home(path: str | Path | None = None) -> Path:

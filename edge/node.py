@@ -26,14 +26,12 @@ from flwr.common.logger import log
 
 from edge.data import NodeFrames, class_of, load_node_frames
 from edge.store import NodeStore, StoredItem
-from rinr_core.container import unpack
-from rinr_core.decoding import decode_many
+from rinr_core.codecs import get_container
 from rinr_core.errors import BadFrameError, ConfigError, PayloadError
 from rinr_core.frames import Frame
-from rinr_core.images import load_image
 from rinr_core.sequence import decode_sequence
 from rinr_runtime.config import RuntimeConfig, resolve_path, yolo_settings
-from rinr_runtime.records import KIND_JPEG, KIND_RINR, KIND_RINRS, Ack, Delivery, NodeReport, Upload
+from rinr_runtime.records import Ack, Delivery, NodeReport, Upload
 
 
 def node_key(context: Context) -> str:
@@ -111,7 +109,7 @@ class EdgeNode:
         good, broken, reasons, streamed = [], [], [], []
         for delivery in deliveries:
             try:
-                if delivery.kind == KIND_RINRS:
+                if _is_stream(delivery.kind):
                     streamed += self.store.add_stream(delivery, server_round)
                     continue
                 _check_delivery(delivery)
@@ -133,32 +131,41 @@ class EdgeNode:
         items = self.store.items()
         broken: dict[str, str] = {}
         frames: list[Frame] = []
-        inrs: list[tuple[StoredItem, bytes, str]] = []
+        groups: dict[str, list[tuple[StoredItem, bytes, str]]] = {}  # payload format -> items
         streams: dict[str, list[tuple[StoredItem, str]]] = {}
         for item in items:
             label = class_of(item.label, self.config.class_names)
             if label is None:
                 broken[item.frame_id] = f"label {item.label!r} is not in class-names"
                 continue
-            if item.kind == KIND_RINRS:
+            if _is_stream(item.kind):
                 streams.setdefault(item.stream, []).append((item, label))
                 continue
             try:
                 data = self.store.read(item)
-                if item.kind == KIND_RINR:
-                    unpack(data)  # a broken payload is skipped here, not in the batch
-                    inrs.append((item, data, label))
-                else:
-                    frames.append(Frame(load_image(data, name=item.frame_id), item.box,
-                                        item.frame_id, label))
-            except (OSError, PayloadError, BadFrameError) as exc:
+                get_container(item.kind).check(data)  # a broken payload is skipped here
+                groups.setdefault(item.kind, []).append((item, data, label))
+            except (OSError, PayloadError, BadFrameError, ConfigError) as exc:
                 broken[item.frame_id] = str(exc)
-        images = decode_many([data for _, data, _ in inrs], device=self.config.torch_device)
-        for (item, data, label), image in zip(inrs, images, strict=True):
-            frames.append(Frame(image, unpack(data).box, item.frame_id, label))
+        for kind, members in groups.items():
+            frames += self._decode_group(kind, members, broken)
         for stream, members in streams.items():
             frames += self._decode_stream(stream, members, broken)
         return Decoded(frames, broken, time.perf_counter() - start)
+
+    def _decode_group(self, kind: str, members: list[tuple[StoredItem, bytes, str]],
+                      broken: dict[str, str]) -> list[Frame]:
+        """Frames of one payload format, decoded in one grouped call (INRs batched)."""
+        container = get_container(kind)
+        images = container.decode([data for _, data, _ in members], self.config.torch_device)
+        out = []
+        for (item, data, label), image in zip(members, images, strict=True):
+            box = container.box_of(data) if container.box_of else item.box
+            try:
+                out.append(Frame(image, box, item.frame_id, label))
+            except BadFrameError as exc:
+                broken[item.frame_id] = str(exc)
+        return out
 
     def _decode_stream(self, stream: str, members: list[tuple[StoredItem, str]],
                        broken: dict[str, str]) -> list[Frame]:
@@ -230,11 +237,18 @@ class EdgeNode:
         return {**metrics, "num_val": len(val)}
 
 
+def _is_stream(kind: str) -> bool:
+    """Whether items of this payload format are stream segments (stored merged)."""
+    try:
+        return get_container(kind).stream
+    except ConfigError:
+        return False  # refused by _check_delivery with the reason
+
+
 def _check_delivery(delivery: Delivery) -> None:
     """Raise PayloadError/BadFrameError when a delivery cannot be decoded later."""
-    if delivery.kind == KIND_RINR:
-        unpack(delivery.data)
-    elif delivery.kind == KIND_JPEG:
-        Frame(load_image(delivery.data, name=delivery.frame_id), delivery.box)
-    else:
-        raise PayloadError(f"unknown item kind {delivery.kind!r}; expected rinr or jpeg")
+    try:
+        container = get_container(delivery.kind)
+    except ConfigError as exc:
+        raise PayloadError(f"item {delivery.frame_id}: {exc}") from None
+    container.check(delivery.data)

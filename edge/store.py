@@ -17,8 +17,8 @@ and renamed, so a crash never leaves a half-written entry.
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from rinr_core.errors import PayloadError
+from rinr_core.files import write_atomic
 from rinr_runtime.records import KIND_JPEG, Ack, Delivery
 
 _SUFFIX = {KIND_JPEG: ".jpg"}
@@ -45,13 +46,6 @@ class StoredItem:
     bytes: int
     stream: str = ""
     index: int = -1
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _read_json(path: Path, default: object) -> object:
@@ -120,12 +114,12 @@ class NodeStore:
         for d in deliveries:
             if d.frame_id in index:
                 continue
-            _write_atomic(self.item_path(d.frame_id, d.kind), d.data)
+            write_atomic(self.item_path(d.frame_id, d.kind), d.data)
             item = StoredItem(d.frame_id, d.kind, tuple(int(v) for v in d.box), d.label,
                               d.source, int(server_round), len(d.data))
             stored.append(self._enter(index, item))
         if stored:
-            _write_atomic(self._index_path, json.dumps(index).encode())
+            write_atomic(self._index_path, json.dumps(index).encode())
         return stored
 
     @staticmethod
@@ -180,7 +174,7 @@ class NodeStore:
         if len(frames) != len(delivery.frames) or len(delivery.frame_labels) != len(frames):
             raise PayloadError(f"{delivery.frame_id}: the payload holds {len(frames)} frame(s), "
                                f"the item lists {len(delivery.frames)}; the fog must list each")
-        _write_atomic(path, merged)
+        write_atomic(path, merged)
         index = self._index()
         share = round(len(delivery.data) / max(1, len(frames)))
         stored = []
@@ -190,7 +184,7 @@ class NodeStore:
                                           int(server_round), share, delivery.stream, sf.index))
             if new:
                 stored.append(fid)
-        _write_atomic(self._index_path, json.dumps(index).encode())
+        write_atomic(self._index_path, json.dumps(index).encode())
         return stored
 
     # --- acknowledged uploads ---------------------------------------------------------------
@@ -213,15 +207,15 @@ class NodeStore:
         for k, fid in enumerate(ack.rejected):
             rejected[fid] = ack.reasons[k] if k < len(ack.reasons) else "refused by the fog"
         payload = {"accepted": accepted, "rejected": rejected}
-        _write_atomic(self._acked_path, json.dumps(payload).encode())
+        write_atomic(self._acked_path, json.dumps(payload).encode())
 
     # --- own model ----------------------------------------------------------------------------
 
     def save_weights(self, weights: list[np.ndarray]) -> None:
         """Keep the node's model weights for the next round."""
-        tmp = self._model_path.with_name(f".model.{os.getpid()}.tmp.npz")
-        np.savez(tmp, *weights)
-        os.replace(tmp, self._model_path)
+        buffer = io.BytesIO()
+        np.savez(buffer, *weights)
+        write_atomic(self._model_path, buffer.getvalue())
 
     def load_weights(self) -> list[np.ndarray] | None:
         """The node's saved weights, or ``None`` before its first training."""

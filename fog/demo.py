@@ -28,13 +28,9 @@ from pathlib import Path
 from fog.launch import LocalSuperLink
 from fog.report import format_summary, human_bytes, load_report
 from rinr_core.errors import RinrError
+from rinr_core.toml import tomllib
 from rinr_runtime.config import DEFAULTS
 from rinr_runtime.planning import RUNTIME_CODECS
-
-try:
-    import tomllib
-except ImportError:  # Python 3.10
-    import tomli as tomllib
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 

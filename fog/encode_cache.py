@@ -13,12 +13,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rinr_core.codec import CodecSettings
+from rinr_core.files import write_atomic
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from rinr_core.sequence import SequenceSettings
 
 
 @dataclass
@@ -29,22 +33,25 @@ class CachedEncode:
     metrics: dict
 
 
+def settings_fields(settings: CodecSettings | SequenceSettings) -> dict:
+    """The fields of a settings dataclass that change a payload (all but ``device``)."""
+    return {k: v for k, v in dataclasses.asdict(settings).items() if k != "device"}
+
+
+def jpeg_digest(jpeg: bytes) -> str:
+    """The hex sha256 of a frame's JPEG bytes, as cache keys name frames."""
+    return hashlib.sha256(jpeg).hexdigest()
+
+
+def content_key(payload: object) -> str:
+    """The hex sha256 of ``payload`` as JSON (sorted keys; values JSON lacks as ``str``)."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def cache_key(jpeg: bytes, box: Sequence[float], settings: CodecSettings) -> str:
     """The cache key of a frame's JPEG, its box and the codec settings (hex sha256)."""
-    fields = {k: v for k, v in dataclasses.asdict(settings).items() if k != "device"}
-    text = json.dumps(
-        {"jpeg": hashlib.sha256(jpeg).hexdigest(), "box": [float(v) for v in box],
-         "codec": fields},
-        sort_keys=True,
-    )
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write through a temporary file and a rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    return content_key({"jpeg": jpeg_digest(jpeg), "box": [float(v) for v in box],
+                        "codec": settings_fields(settings)})
 
 
 class EncodeCache:
@@ -81,5 +88,5 @@ class EncodeCache:
             return
         payload_path, meta_path = self._paths(key)
         payload_path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(payload_path, payload)
-        _write_atomic(meta_path, json.dumps(metrics, default=float).encode())
+        write_atomic(payload_path, payload)
+        write_atomic(meta_path, json.dumps(metrics, default=float).encode())

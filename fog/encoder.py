@@ -2,28 +2,29 @@
 
 Every upload is checked first: its content id must match its JPEG, the JPEG must decode, and
 its box must lie in the image. A frame that fails is refused with the reason (reported, and
-acknowledged to its node so it is not uploaded again); the others go on. With an INR codec
-the frames missing from the :class:`~fog.encode_cache.EncodeCache` are encoded together in
-batches of ``encode-batch`` frames (``rinr_core`` batches INRs of one architecture; with
-``inr-warm-start`` each node's frames chain from its previous frame, across rounds); with a
-video codec (``res-nerv``, ``nerv``) each node's frames join its ``.rinrs`` stream
-(:mod:`fog.streams`); with ``codec = jpeg`` the checked JPEG itself is what the fog relays.
+acknowledged to its node so it is not uploaded again); the others go on. The run's codec comes
+from the registry (:mod:`rinr_core.codecs`) and only its kind matters here: with a per-frame
+codec the frames missing from the :class:`~fog.encode_cache.EncodeCache` are encoded together
+in batches of ``encode-batch`` frames (with ``inr-warm-start`` each node's frames chain from
+its previous frame, across rounds); with a stream codec each node's frames join its stream
+(:mod:`fog.streams`); with a relay codec (``jpeg``) the checked JPEG itself is what the fog
+relays.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from fog.encode_cache import EncodeCache, cache_key
 from fog.streams import StreamEncoder
-from rinr_core.codec import CodecSettings, encode_frames
+from rinr_core.codecs import STREAM
 from rinr_core.errors import BadFrameError
 from rinr_core.frames import Box, Frame
 from rinr_core.images import load_image
-from rinr_core.warmstart import WarmState
 from rinr_runtime.config import RuntimeConfig
-from rinr_runtime.records import KIND_JPEG, KIND_RINR, KIND_RINRS, Upload, frame_id
+from rinr_runtime.records import KIND_JPEG, KIND_RINRS, Upload, frame_id
 
 
 @dataclass
@@ -71,16 +72,10 @@ class EncodeOutcome:
     seconds: float = 0.0
 
 
-def codec_settings(config: RuntimeConfig) -> CodecSettings | None:
-    """The ``rinr_core`` settings of the run's codec (``None`` for the JPEG relay)."""
-    if config.codec_mode is None:
-        return None
-    return CodecSettings(
-        mode=config.codec_mode, preset=config.preset, steps=config.inr_steps or None,
-        lr=config.inr_lr or None, background_bits=config.background_bits or None,
-        object_bits=config.object_bits or None, device=config.torch_device, seed=config.seed,
-        warm_start=config.inr_warm_start,
-    )
+def codec_settings(config: RuntimeConfig) -> Any:
+    """The codec's own settings for this run (``None`` for a relay codec: nothing to encode)."""
+    spec = config.codec_spec
+    return None if spec.relay else spec.settings(config.codec_options())
 
 
 def check_upload(upload: Upload) -> Frame:
@@ -100,9 +95,12 @@ class FogEncoder:
     def __init__(self, config: RuntimeConfig, cache: EncodeCache) -> None:
         self.config = config
         self.cache = cache
+        self.codec = config.codec_spec
+        self.options = config.codec_options()
         self.settings = codec_settings(config)
-        self.warm = WarmState()  # per node: each frame starts from that node's previous frame
-        self.streams = StreamEncoder(config, cache) if config.sequence_codec else None
+        # per node: each frame starts from that node's previous frame (warm-starting codecs)
+        self.warm = self.codec.new_state() if self.codec.new_state else None
+        self.streams = StreamEncoder(config, cache) if self.codec.kind == STREAM else None
 
     def encode(self, uploads: list[tuple[str, Upload]], *, relay: bool = False) -> EncodeOutcome:
         """Check and encode ``(owner, upload)`` pairs; refused ones are in ``rejected``.
@@ -123,7 +121,7 @@ class FogEncoder:
             encoded = [self._relay(owner, upload, frame) for owner, upload, frame in checked]
             outcome = EncodeOutcome(encoded, rejected)
         else:
-            outcome = self._encode_inrs(checked, rejected)
+            outcome = self._encode_frames(checked, rejected)
         outcome.seconds = time.perf_counter() - start
         return outcome
 
@@ -135,8 +133,8 @@ class FogEncoder:
         return EncodedFrame(upload.frame_id, owner, KIND_JPEG, upload.jpeg, frame.box,
                             frame.label, upload.jpeg, metrics)
 
-    def _encode_inrs(self, checked: list[tuple[str, Upload, Frame]],
-                     rejected: list[Rejection]) -> EncodeOutcome:
+    def _encode_frames(self, checked: list[tuple[str, Upload, Frame]],
+                       rejected: list[Rejection]) -> EncodeOutcome:
         """Cached payloads where present; the rest encoded in batches and cached."""
         assert self.settings is not None
         keys = [cache_key(u.jpeg, f.box, self.settings) for _, u, f in checked]
@@ -149,19 +147,19 @@ class FogEncoder:
                 results.append(None)
                 continue
             box = tuple(hit.metrics.get("box", frame.box))
-            results.append(EncodedFrame(upload.frame_id, owner, KIND_RINR, hit.payload, box,
+            results.append(EncodedFrame(upload.frame_id, owner, self.codec.container, hit.payload, box,
                                         frame.label, upload.jpeg, hit.metrics, cached=True))
         for chunk_start in range(0, len(todo), self.config.encode_batch):
             chunk = todo[chunk_start : chunk_start + self.config.encode_batch]
             frames = [checked[i][2] for i in chunk]
             for i, frame in zip(chunk, frames, strict=True):
                 frame.meta["sequence"] = checked[i][0]  # the owner: warm starts chain per node
-            done = encode_frames(frames, self.settings, warm_state=self.warm)
+            done = self.codec.encode(frames, self.options, state=self.warm)
             for i, result in zip(chunk, done, strict=True):
                 owner, upload, _ = checked[i]
                 metrics = {**result.metrics, "box": list(result.frame.box)}
                 self.cache.put(keys[i], result.payload, metrics)
-                results[i] = EncodedFrame(upload.frame_id, owner, KIND_RINR, result.payload,
+                results[i] = EncodedFrame(upload.frame_id, owner, self.codec.container, result.payload,
                                           result.frame.box, result.frame.label, upload.jpeg,
                                           metrics)
         encoded = [r for r in results if r is not None]

@@ -5,8 +5,9 @@ magic address ``:local:`` it would start a detached ``flower-superlink --simulat
 machine-wide default port and leave it running. :class:`LocalSuperLink` instead starts that
 SuperLink itself, on free ports, with a project-local ``FLWR_HOME``, runtime dependency
 installation and update checks off, and the project's virtual environment first on
-``PATH`` (and Ray's log deduplication off, so every node's lines show); it stops the SuperLink and everything it started (the process groups of all its
-descendants) on exit, also after an error, Ctrl-C or SIGTERM. ``flwr run`` then finds the SuperLink already up and uses it.
+``PATH`` (and Ray's log deduplication off, so every node's lines show); it stops the
+SuperLink and everything it started (all its descendants, :func:`stop_tree`) on exit, also
+after an error, Ctrl-C or SIGTERM. ``flwr run`` then finds the SuperLink already up and uses it.
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ import contextlib
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 from rinr_core.errors import RinrError
 
@@ -138,27 +140,10 @@ class LocalSuperLink:
         raise RinrError(f"flower-superlink did not open port {self.port} within {timeout:g} s")
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Stop the SuperLink and everything it started (SIGTERM, then SIGKILL).
-
-        ``flower-superexec`` starts each run's ``flwr-simulation`` (and Ray) in a session of
-        its own, so the process groups of all the SuperLink's descendants are collected first
-        and signalled together with the SuperLink's group.
-        """
+        """Stop the SuperLink and everything it started (see :func:`stop_tree`)."""
         if self.process is None:
             return
-        groups = {self.process.pid} | {process_group_of(pid) for pid in process_descendants(self.process.pid)}
-        groups.discard(os.getpgid(0))  # never this program's own group
-        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-            for group in groups:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(group, sig)
-            deadline = time.monotonic() + wait
-            while time.monotonic() < deadline and any(group_alive(g) for g in groups):
-                self.process.poll()
-                time.sleep(0.2)
-            if not any(group_alive(g) for g in groups):
-                break
-        self.process.poll()
+        stop_tree(self.process, timeout)
         self.process = None
 
     def __enter__(self) -> LocalSuperLink:
@@ -247,38 +232,64 @@ def _lines_until(proc: subprocess.Popen, deadline: float):
             yield line
 
 
-def _stat(pid: int | str) -> list[str] | None:
-    """The fields of ``/proc/<pid>/stat`` after the command name (state, ppid, pgrp, ...)."""
+# --- process trees -----------------------------------------------------------------------------
+
+
+def _running(process: psutil.Process) -> bool:
+    """Whether ``process`` still runs (a zombie, exited but not yet reaped, does not)."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
-def process_group_of(pid: int) -> int:
-    """Process group id of ``pid`` (``pid`` itself when it is gone)."""
-    fields = _stat(pid)
-    return int(fields[2]) if fields else pid
+def _tree(processes: Iterable[psutil.Process]) -> set[psutil.Process]:
+    """``processes`` and all their live descendants, never this program itself."""
+    found = set()
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            found |= {process, *process.children(recursive=True)}
+    return {p for p in found if p.pid != os.getpid()}
 
 
-def process_descendants(root: int) -> list[int]:
-    """Ids of every live descendant of process ``root``."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat(entry.name)) is not None:
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
+def stop_processes(pids: Iterable[int], timeout: float = 15.0, *, hard: bool = False) -> None:
+    """Stop processes ``pids`` and every descendant: SIGTERM, then SIGKILL after ``timeout`` s.
+
+    The descendants are collected before any signal (children started in sessions of their
+    own included, and reached even after their parent is gone) and again before SIGKILL.
+    ``hard=True`` sends SIGKILL at once (a power cut, ``kill -9``). Zombies count as stopped:
+    their parents (or init) reap them.
+    """
+    roots = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            roots.append(psutil.Process(pid))
+    alive = _tree(roots)
+    steps = (("kill", 5.0),) if hard else (("terminate", timeout), ("kill", 5.0))
+    for step, (action, wait) in enumerate(steps):
+        if step:  # anything started meanwhile is reached too
+            alive = _tree(alive)
+        for process in alive:
+            with contextlib.suppress(psutil.Error):
+                getattr(process, action)()
+        deadline = time.monotonic() + wait
+        while (alive := {p for p in alive if _running(p)}) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not alive:
+            return
+
+
+def stop_tree(process: subprocess.Popen, timeout: float = 15.0, *, hard: bool = False) -> None:
+    """Stop a started process and every descendant (:func:`stop_processes`), then reap it."""
+    stop_processes([process.pid], timeout, hard=hard)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=1.0)
 
 
 def group_alive(group: int) -> bool:
     """Whether any process of process group ``group`` is still alive (zombies excluded)."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat(entry.name)) is not None:
-            if int(fields[2]) == group and fields[0] != "Z":
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if os.getpgid(process.pid) == group and _running(process):
                 return True
     return False

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from rinr_core.codecs import Geometry
 from rinr_core.errors import InvalidBoxError
 from rinr_core.frames import validate_box
 from rinr_runtime.config import RuntimeConfig, yolo_settings
-from rinr_runtime.planning import PlanInputs, inr_payload_bytes, sequence_payload_bytes
+from rinr_runtime.planning import PlanInputs
 from rinr_runtime.records import Upload
 
 
@@ -40,27 +41,18 @@ def upload_geometry(upload: Upload) -> tuple[int, int, int] | None:
 
 def codec_payload_bytes(config: RuntimeConfig, geometry: list[tuple[int, int, int]],
                         frames_per_device: float) -> float:
-    """Mean payload bytes per frame of the run's INR codec for uploads of ``geometry``.
+    """Mean payload bytes per frame of the run's codec for uploads of ``geometry``.
 
-    Image codecs: the exact ``.rinr`` size of each box tier. Video codecs: the estimate of
-    :func:`~rinr_runtime.planning.sequence_payload_bytes` for a stream of ``frames_per_device``
+    The codec's own size estimate (:attr:`rinr_core.codecs.Codec.estimate_bytes`): exact for a
+    ``.rinr`` (its layout fixes its size), an estimate for a stream of ``frames_per_device``
     frames (a ``.rinrs`` size depends on its pixels, known only after encoding).
     """
-    if not geometry:
+    spec = config.codec_spec
+    if not geometry or spec.estimate_bytes is None:
         return 0.0
-    if config.sequence_codec:
-        frames = max(1, round(frames_per_device))
-        sizes = {g: sequence_payload_bytes(config.codec, frames, *g, nerv_preset=config.nerv_preset,
-                                           object_preset=config.preset,
-                                           nerv_bits=config.background_bits or None,
-                                           object_bits=config.object_bits or 10,
-                                           nerv_bpp=config.nerv_bpp or None)
-                 for g in set(geometry)}
-    else:
-        sizes = {g: inr_payload_bytes(config.codec, g[2], preset=config.preset,
-                                      background_bits=config.background_bits or None,
-                                      object_bits=config.object_bits or None)
-                 for g in set(geometry)}
+    frames = max(1, round(frames_per_device))
+    options = config.codec_options()
+    sizes = {g: spec.estimate_bytes(Geometry(*g), frames, options) for g in set(geometry)}
     return float(np.mean([sizes[g] for g in geometry]))
 
 
@@ -89,7 +81,7 @@ def measured_plan_inputs(config: RuntimeConfig, uploads: list[Upload], devices: 
     payloads = {"jpeg": float(np.mean([len(u.jpeg) for u in uploads]))}
     round_one = len(uploads) / devices
     frames = shared_frames_per_device(config, round_one)
-    if config.codec != "jpeg":
+    if not config.codec_spec.relay:
         geometry = [g for g in map(upload_geometry, uploads) if g is not None]
         payloads[config.codec] = codec_payload_bytes(config, geometry, frames)
     return PlanInputs(

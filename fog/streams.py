@@ -18,13 +18,10 @@ rebuilds identical streams without fitting again.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from fog.encode_cache import EncodeCache
+from fog.encode_cache import EncodeCache, content_key, jpeg_digest, settings_fields
 from rinr_core.frames import Frame
 from rinr_core.sequence import (
     SequenceSettings,
@@ -38,15 +35,9 @@ from rinr_runtime.records import KIND_RINRS, Delivery
 
 
 def sequence_settings(config: RuntimeConfig) -> SequenceSettings:
-    """The ``rinr_core.sequence`` settings of the run's video codec."""
-    return SequenceSettings(
-        codec=config.codec, nerv_preset=config.nerv_preset, epochs=config.nerv_epochs or None,
-        nerv_bits=config.background_bits or None, nerv_bpp=config.nerv_bpp or None,
-        background_db=config.target_background_db or None,
-        object_db=config.target_object_db or None, object_preset=config.preset,
-        object_steps=config.inr_steps or None, object_bits=config.object_bits or 10,
-        warm_start=config.inr_warm_start, device=config.torch_device, seed=config.seed,
-    )
+    """The ``rinr_core.sequence`` settings of the run's stream codec (from the registry)."""
+    settings: SequenceSettings = config.codec_spec.settings(config.codec_options())
+    return settings
 
 
 def stream_id(owner: str, frame: Frame) -> str:
@@ -57,13 +48,10 @@ def stream_id(owner: str, frame: Frame) -> str:
 def segment_key(settings: SequenceSettings, base: bytes | None,
                 frames: Sequence[tuple[bytes, Sequence[float]]]) -> str:
     """Cache key of a segment: its frames' JPEGs and boxes, the settings, and its base stream."""
-    fields = {k: v for k, v in dataclasses.asdict(settings).items() if k != "device"}
-    text = json.dumps({
-        "rinrs": fields, "base": None if base is None else payload_crc(base),
-        "frames": [[hashlib.sha256(jpeg).hexdigest(), [float(v) for v in box]]
-                   for jpeg, box in frames],
-    }, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return content_key({
+        "rinrs": settings_fields(settings), "base": None if base is None else payload_crc(base),
+        "frames": [[jpeg_digest(jpeg), [float(v) for v in box]] for jpeg, box in frames],
+    })
 
 
 @dataclass

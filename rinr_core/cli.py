@@ -15,14 +15,14 @@ from PIL import Image
 
 from rinr_core.cli_sequence import add_parser as add_sequence_parsers
 from rinr_core.codec import CodecSettings, encode_frame
-from rinr_core.container import MODES
+from rinr_core.codecs import all_codecs, codec_names, get_codec
 from rinr_core.datasets import load_sequence
 from rinr_core.decoding import decode
 from rinr_core.errors import RinrError
 from rinr_core.evaluation import comparison_picture, evaluate, format_table, parse_modes
 from rinr_core.frames import Frame
 from rinr_core.images import load_image
-from rinr_core.presets import DEFAULT_PRESET, PRESETS
+from rinr_core.presets import DEFAULT_PRESET
 
 
 def _bbox(text: str) -> tuple[float, float, float, float]:
@@ -36,7 +36,8 @@ def _bbox(text: str) -> tuple[float, float, float, float]:
 
 
 def _add_codec_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS), help="encoder preset")
+    p.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(get_codec("qre").presets),
+                   help="encoder preset")
     p.add_argument("--steps", type=int, help="optimizer steps per INR (overrides the preset)")
     p.add_argument("--lr", type=float, help="learning rate (overrides the preset)")
     p.add_argument("--max-side", type=int, help="resize so the longer side is at most PX before encoding")
@@ -97,6 +98,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_codecs(args: argparse.Namespace) -> int:
+    """``rinr codecs``: every registered codec (``--json``: a list of objects)."""
+    codecs = all_codecs()
+    if args.json:
+        print(json.dumps([c.describe() for c in codecs]))
+        return 0
+    rows = [[c.name, c.kind, c.container, c.runtime_name or "-", ",".join(c.presets) or "-",
+             c.summary] for c in codecs]
+    print(format_rows(["name", "kind", "container", "runtime", "presets", "summary"], rows))
+    return 0
+
+
+def format_rows(headers: list[str], rows: list[list[str]]) -> str:
+    """Plain left-aligned columns for the terminal."""
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
+                     for r in [headers, *rows])
+
+
 def cmd_bench_speed(args: argparse.Namespace) -> int:
     from rinr_core.speed import measure_speed
     from rinr_core.synthetic import generate_sequence
@@ -137,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("encode", help="encode one image with its object box to a .rinr file")
     p.add_argument("image")
     p.add_argument("--bbox", required=True, type=_bbox, help="object box X,Y,W,H in pixels")
-    p.add_argument("--mode", default="qre", choices=MODES)
+    p.add_argument("--mode", default="qre", choices=codec_names(family="inr"),
+                   help="INR codec (`rinr codecs` lists every codec)")
     p.add_argument("-o", "--output", required=True)
     _add_codec_options(p)
     p.set_defaults(func=cmd_encode)
@@ -155,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out/eval", help="folder for the comparison picture")
     _add_codec_options(p)
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("codecs", help="list every codec: name, kind, container, presets")
+    p.add_argument("--json", action="store_true", help="print a JSON list of objects")
+    p.set_defaults(func=cmd_codecs)
 
     bench = sub.add_parser("bench", help="short benchmarks").add_subparsers(dest="bench", required=True)
     p = bench.add_parser("speed", help="encode/decode speed: cold vs warm vs batched, grouped decode")

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from rinr_core.codecs import STREAM, codec_names, get_codec
 from rinr_core.datasets import load_sequence
 from rinr_core.frames import Frame
-from rinr_core.nerv import DEFAULT_NERV_PRESET, NERV_PRESETS
-from rinr_core.presets import DEFAULT_PRESET, PRESETS
+from rinr_core.nerv import DEFAULT_NERV_PRESET
+from rinr_core.presets import DEFAULT_PRESET
 from rinr_core.sequence import (
-    CODECS,
     UPDATE_SCOPES,
     SequenceSettings,
     decode_sequence,
@@ -138,11 +138,14 @@ def _add_encode_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("seq_dir", help="OTB or YOLO sequence folder")
     p.add_argument("--frames", type=int, help="number of frames (default: all)")
     p.add_argument("--max-side", type=int, help="resize so the longer side is at most PX (CPU: ~160)")
-    p.add_argument("--codec", default="res-nerv", choices=CODECS, help="res-nerv (default) or nerv (no residuals)")
-    p.add_argument("--preset", default=DEFAULT_NERV_PRESET, choices=sorted(NERV_PRESETS), help="NeRV preset")
+    p.add_argument("--codec", default="res-nerv", choices=codec_names(kind=STREAM),
+                   help="res-nerv (default) or nerv (no residuals)")
+    p.add_argument("--preset", default=DEFAULT_NERV_PRESET, choices=sorted(get_codec("res-nerv").presets),
+                   help="NeRV preset")
     p.add_argument("--epochs", type=int, help="NeRV training epochs (overrides the preset)")
     p.add_argument("--nerv-bits", type=int, help="bit width of the stored NeRV weights (default 8)")
-    p.add_argument("--object-preset", default=DEFAULT_PRESET, choices=sorted(PRESETS), help="object INR preset")
+    p.add_argument("--object-preset", default=DEFAULT_PRESET, choices=sorted(get_codec("qre").presets),
+                   help="object INR preset")
     p.add_argument("--object-steps", type=int, help="steps of a cold object INR (warm ones get a quarter)")
     p.add_argument("--object-bits", type=int, help="bit width of the object INRs (default 10)")
     p.add_argument("--chains", type=int, default=8, help="object INRs fitted at once (warm-started runs)")

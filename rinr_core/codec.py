@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import torch
@@ -44,7 +45,7 @@ from rinr_core.decoding import (
 )
 from rinr_core.errors import ConfigError
 from rinr_core.fitting import FitSettings, fit_sirens
-from rinr_core.frames import Frame
+from rinr_core.frames import Box, Frame
 from rinr_core.images import resize_frame
 from rinr_core.metrics import bits_per_pixel, frame_psnrs
 from rinr_core.presets import DEFAULT_PRESET, Preset, get_preset
@@ -257,12 +258,14 @@ def _encode_batch(frames: Sequence[Frame], settings: CodecSettings, preset: Pres
         target = to_float_tensor(f.image, device).reshape(-1, 3) * 2 - 1
         jobs.append(FitJob(frame_arch, grid, target, 0.5, init))
     fits = [fit_settings_for(preset, ROLE_FRAME, mode, settings, w) for w in (False, True)]
-    bg = run_fit_jobs(jobs, *fits, settings.seed)
-    stored_bg = [store_inr(p, ROLE_FRAME, fits[0].bits, 1.0, fits[0].first_layer_bits) for p, _ in bg]
+    bg = run_fit_jobs(jobs, fits[0], fits[1], settings.seed)
+    # fit_settings_for always sets bits (_bits_for)
+    stored_bg = [store_inr(p, ROLE_FRAME, cast(int, fits[0].bits), 1.0, fits[0].first_layer_bits)
+                 for p, _ in bg]
     steps = [{"steps_background": n, "warm_background": j.init is not None} for (_, n), j in zip(bg, jobs, strict=True)]
 
-    obj: list[tuple[SirenParams, int] | None] = [None] * len(frames)
-    stored_obj: list[StoredInr | None] = [None] * len(frames)
+    obj: Sequence[tuple[SirenParams, int] | None] = [None] * len(frames)
+    stored_obj: Sequence[StoredInr | None] = [None] * len(frames)
     if mode in OBJECT_MODES:
         role = ROLE_OBJECT_DIRECT if mode == "de" else ROLE_OBJECT_RESIDUAL
         jobs = []
@@ -281,17 +284,19 @@ def _encode_batch(frames: Sequence[Frame], settings: CodecSettings, preset: Pres
             q = float(np.float32(max(float(residual.abs().max()), 1.0 / 255)))
             jobs.append(FitJob(arch, coords, residual / q, q, init))
         fits = [fit_settings_for(preset, role, mode, settings, w) for w in (False, True)]
-        obj = run_fit_jobs(jobs, *fits, settings.seed + 1)  # type: ignore[assignment]
-        stored_obj = [store_inr(p, role, fits[0].bits, j.scale, fits[0].first_layer_bits)
-                      for (p, _), j in zip(obj, jobs, strict=True)]
-        for s, (_, n), j in zip(steps, obj, jobs, strict=True):  # type: ignore[misc]
+        obj_fits = run_fit_jobs(jobs, fits[0], fits[1], settings.seed + 1)
+        stored_obj = [store_inr(p, role, cast(int, fits[0].bits), j.scale, fits[0].first_layer_bits)
+                      for (p, _), j in zip(obj_fits, jobs, strict=True)]
+        for s, (_, n), j in zip(steps, obj_fits, jobs, strict=True):
             s.update(steps_object=n, warm_object=j.init is not None)
+        obj = obj_fits
 
     out = []
     for i, f in enumerate(frames):
+        fit_obj, inr_obj = obj[i], stored_obj[i]
         if state is not None:
-            state.remember(chain[i], f.image, bg[i][0], None if obj[i] is None else obj[i][0])
-        inrs = [stored_bg[i]] if stored_obj[i] is None else [stored_bg[i], stored_obj[i]]
+            state.remember(chain[i], f.image, bg[i][0], None if fit_obj is None else fit_obj[0])
+        inrs = [stored_bg[i]] if inr_obj is None else [stored_bg[i], inr_obj]
         out.append((RinrPayload(mode, f.width, f.height, f.box, inrs), steps[i]))
     return out
 
@@ -319,11 +324,12 @@ def encode_frames(frames: Sequence[Frame], settings: CodecSettings | None = None
         for i, item in zip(batch, _encode_batch([frames[i] for i in batch], settings, preset, device, state),
                            strict=True):
             packed[i] = item
-    payloads = [pack(p) for p, _ in packed]  # type: ignore[misc]
-    decoded = [to_uint8(img) for img in render_payloads([p for p, _ in packed], device)]  # type: ignore[misc]
+    done = cast(list[tuple[RinrPayload, dict]], packed)  # every position was encoded above
+    payloads = [pack(p) for p, _ in done]
+    decoded = [to_uint8(img) for img in render_payloads([p for p, _ in done], device)]
     return [
         EncodeResult(b, f, {**measure(f, b, d, settings.mode), **extra})
-        for b, f, d, (_, extra) in zip(payloads, frames, decoded, packed, strict=True)  # type: ignore[misc]
+        for b, f, d, (_, extra) in zip(payloads, frames, decoded, done, strict=True)
     ]
 
 
@@ -336,4 +342,5 @@ def encode(image: np.ndarray, box: Sequence[float], *, mode: str = "qre", preset
            steps: int | None = None, max_side: int | None = None, device: str | None = None) -> bytes:
     """Encode an ``uint8`` HxWx3 image with one object ``box`` (x, y, w, h) to ``.rinr`` bytes."""
     settings = CodecSettings(mode=mode, preset=preset, steps=steps, max_side=max_side, device=device)
-    return encode_frame(Frame(np.asarray(image), tuple(box)), settings).payload
+    # Frame validates the box and rounds it to integer pixels
+    return encode_frame(Frame(np.asarray(image), cast(Box, tuple(box))), settings).payload

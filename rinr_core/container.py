@@ -43,6 +43,7 @@ from rinr_core.siren import SirenArch
 MAGIC = b"RINR"
 VERSION = 1
 MODES = ("bs", "be", "de", "re", "qre")
+"""Mode ids in the header (position = id on the wire); codecs themselves: :mod:`rinr_core.codecs`."""
 ROLE_FRAME, ROLE_OBJECT_RESIDUAL, ROLE_OBJECT_DIRECT = 0, 1, 2
 ROLES = (ROLE_FRAME, ROLE_OBJECT_RESIDUAL, ROLE_OBJECT_DIRECT)
 

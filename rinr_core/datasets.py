@@ -19,12 +19,13 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import yaml
 from PIL import Image
 
 from rinr_core.errors import BadFrameError, ConfigError, DatasetError
-from rinr_core.frames import Frame, SkippedFrame
+from rinr_core.frames import Box, Frame, SkippedFrame
 from rinr_core.images import encode_image, load_image, resize_frame
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -53,7 +54,7 @@ class _Item:
 
     index: int
     image_path: Path
-    box: tuple[float, float, float, float] | None  # pixels for OTB, normalized cx,cy,w,h for YOLO
+    box: tuple[float, ...] | None  # pixels for OTB, normalized cx,cy,w,h for YOLO
     label: str
     problem: str | None = None
     normalized: bool = False
@@ -102,7 +103,10 @@ def load_sequence(
     for item in iter_sequence(
         path, limit=limit, max_side=max_side, stride=stride, keep_jpeg=keep_jpeg
     ):
-        (frames if isinstance(item, Frame) else skipped).append(item)
+        if isinstance(item, Frame):
+            frames.append(item)
+        else:
+            skipped.append(item)
     return LoadedFrames(frames=frames, skipped=skipped, source=str(Path(path)))
 
 
@@ -176,7 +180,7 @@ def _list_otb(path: Path) -> list[_Item]:
     items = []
     for index, image_path in enumerate(images):
         if index >= len(lines):
-            problem = (
+            problem: str | None = (
                 f"no groundtruth line for this frame ({OTB_GROUNDTRUTH} has {len(lines)} lines "
                 f"for {len(images)} images)"
             )
@@ -248,8 +252,10 @@ def _parse_yolo_labels(
         values, problem = _parse_numbers(line, count=5)
         if problem is not None:
             return None, "", f"{label_file.name}: {problem} (class cx cy w h)"
+        assert values is not None  # _parse_numbers gives values when there is no problem
         if best is None or values[3] * values[4] > best[3] * best[4]:
             best = values
+    assert best is not None  # lines is not empty
     class_id = int(best[0])
     return best[1:], names.get(class_id, f"class{class_id}"), None
 
@@ -271,7 +277,7 @@ def _read_item(item: _Item, *, max_side: int | None, keep_jpeg: bool) -> Frame |
         height, width = image.shape[:2]
         box = _pixel_box(item, width, height)
         meta = {"path": str(item.image_path), "index": item.index, "source_size": (width, height)}
-        frame = Frame(image, box, name, item.label, meta)
+        frame = Frame(image, cast(Box, box), name, item.label, meta)  # Frame rounds the box
         if max_side is not None:
             frame = resize_frame(frame, max_side)
     except BadFrameError as exc:
@@ -283,8 +289,9 @@ def _read_item(item: _Item, *, max_side: int | None, keep_jpeg: bool) -> Frame |
     return frame
 
 
-def _pixel_box(item: _Item, width: int, height: int) -> tuple[float, float, float, float]:
+def _pixel_box(item: _Item, width: int, height: int) -> tuple[float, ...]:
     """The item's box in pixels ``(x, y, w, h)`` for an image of ``width`` x ``height``."""
+    assert item.box is not None  # an item without a box has a problem and is not read
     if not item.normalized:
         return item.box
     cx, cy, w, h = item.box

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import torch
@@ -123,7 +124,8 @@ def render_payloads(payloads: Sequence[RinrPayload], device: str | torch.device 
                 images[i] = (out[k] + 1) * 0.5
 
     objects = [(i, inr) for i, p in enumerate(payloads) for inr in p.inrs if inr.role != ROLE_FRAME]
-    add_object_inrs([images[i] for i, _ in objects], [payloads[i].box for i, _ in objects],
+    # object INRs are added to the frame images rendered above
+    add_object_inrs([cast(torch.Tensor, images[i]) for i, _ in objects], [payloads[i].box for i, _ in objects],
                     [inr for _, inr in objects], dev, memory_mb=memory_mb)
     return images  # type: ignore[return-value]
 

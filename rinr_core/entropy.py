@@ -61,6 +61,7 @@ def model_table(method: int, centre: int, ratio: float, low: int, high: int) -> 
     arithmetic on every platform; entries below 1e-30 are set to zero.
     """
     span = max(centre - low, high - centre) + 1
+    by_distance: np.ndarray
     if method == LAPLACE:
         steps = np.full(span, ratio, dtype=np.float64)
         steps[0] = 1.0

@@ -6,6 +6,8 @@ all of them; the subclasses let callers skip exactly what is broken (one frame, 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 
 class RinrError(Exception):
     """Base class of every error raised by rinr."""
@@ -13,6 +15,19 @@ class RinrError(Exception):
 
 class ConfigError(RinrError, ValueError):
     """An option, preset or run_config value is invalid."""
+
+
+def require(checks: Mapping[str, bool], value: Callable[[str], object], what: str,
+            hint: str) -> None:
+    """Raise :class:`ConfigError` naming every check of ``checks`` that is false.
+
+    ``checks`` maps a name to whether its value is valid and ``value(name)`` gives the value
+    shown; the message reads ``invalid {what}: name=value, ...; {hint}``.
+    """
+    bad = [name for name, ok in checks.items() if not ok]
+    if bad:
+        shown = ", ".join(f"{name}={value(name)!r}" for name in bad)
+        raise ConfigError(f"invalid {what}: {shown}; {hint}")
 
 
 # --- input frames -------------------------------------------------------------------------

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from PIL import Image, ImageOps, features
 
 from rinr_core.errors import BadFrameError, ConfigError, UnreadableImageError
-from rinr_core.frames import Frame
+from rinr_core.frames import Box, Frame
 
 ENCODE_FORMATS = ("JPEG", "PNG", "WEBP", "AVIF")
 _SIXTEEN_BIT_SCALE = 255.0 / 65535.0
@@ -113,9 +114,8 @@ def resize_frame(frame: Frame, max_side: int | None) -> Frame:
     sx, sy = new_w / frame.width, new_h / frame.height
     x, y, w, h = frame.box
     meta.pop("jpeg", None)
-    return Frame(
-        np.asarray(resized), (x * sx, y * sy, w * sx, h * sy), frame.name, frame.label, meta
-    )
+    box = cast(Box, (x * sx, y * sy, w * sx, h * sy))  # Frame rounds it to integer pixels
+    return Frame(np.asarray(resized), box, frame.name, frame.label, meta)
 
 
 def encode_image(image: np.ndarray, fmt: str = "JPEG", quality: int = 95) -> bytes:

@@ -46,5 +46,5 @@ def frame_psnrs(reference: np.ndarray, test: np.ndarray, box: Box) -> dict[str, 
     }
 
 
-def bits_per_pixel(num_bytes: int, width: int, height: int) -> float:
+def bits_per_pixel(num_bytes: float, width: int, height: int) -> float:
     return 8.0 * num_bytes / float(width * height)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -22,8 +23,10 @@ from rinr_core.images import encode_image, load_image, resize_frame
 from rinr_core.siren import SirenParams, grid_coords, init_siren
 from rinr_core.warmstart import WarmState
 
+_T = TypeVar("_T")
 
-def _timed(fn: Callable[[], object]) -> tuple[float, object]:
+
+def _timed(fn: Callable[[], _T]) -> tuple[float, _T]:
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     start = time.perf_counter()
@@ -57,6 +60,7 @@ def steps_to_cold_quality(frames: Sequence[Frame], settings: CodecSettings) -> d
     warm_steps, warm_psnr = [], []
     for t in range(1, len(frames)):
         init = state.background_init("", frames[t].image, preset.background)
+        assert init is not None  # frame t-1 of chain "" was remembered
         fit = replace(warm_fit, target_psnr=cold.psnr[t])
         report = fit_sirens(init, coords, targets[t : t + 1], fit, scale=scale[:1])
         warm_steps.append(report.steps_run[0])

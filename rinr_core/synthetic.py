@@ -12,6 +12,7 @@ from __future__ import annotations
 import colorsys
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -111,7 +112,7 @@ def partition_seed(partition_id: int, seed: int = 0) -> int:
     return int(state[0] & 0x7FFFFFFF)
 
 
-def generate_partition(partition_id: int, num_frames: int, **kw: object) -> list[Frame]:
+def generate_partition(partition_id: int, num_frames: int, **kw: Any) -> list[Frame]:
     """Generate the scene of edge node ``partition_id``: :func:`generate_sequence` with its own seed.
 
     ``kw`` is passed on to :func:`generate_sequence`; a ``seed`` in it is the run's seed and is

@@ -13,16 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from rinr_core.errors import ConfigError
-from rinr_runtime.planning import (
-    AGGREGATIONS,
-    CODEC_MODES,
-    RUNTIME_CODECS,
-    RUNTIME_PLACEMENTS,
-    SEQUENCE_CODECS,
-)
+from rinr_core.codecs import CONTAINER_RINR, STREAM, Codec, CodecOptions, get_codec
+from rinr_core.errors import ConfigError, require
+from rinr_runtime.planning import AGGREGATIONS, RUNTIME_CODECS, RUNTIME_PLACEMENTS
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from rinr_runtime.detector import TrainSettings
@@ -79,7 +74,13 @@ KEYS: tuple[Key, ...] = (
         "`auto` (the placement model picks after round 1's collect, from the sizes measured in "
         "the run; the report says why)."),
     Key("aggregation", "independent",
-        "Edge models: `independent` local models or `fedavg` of YOLO weights."),
+        "Edge models: `independent` local models, or one global model aggregated by Flower's "
+        "strategy of that name: `fedavg`, `fedprox` (FedAvg; each edge adds `proximal-mu`/2 "
+        "times the squared L2 distance to the global weights to its YOLOv8 loss), `fedavgm` (server "
+        "momentum 0.9, lr 0.1), `fedadam`, `fedyogi`, `fedadagrad` (server-side optimizers, "
+        "eta 0.01, tau 0.001). Round 1 has no global model yet: it is a plain FedAvg of "
+        "models trained from the same seeded YAML."),
+    Key("proximal-mu", 0.01, "`fedprox`: weight mu of the proximal term (0: plain FedAvg)."),
     Key("model", "yolov8n.yaml", "Model YAML (trained from scratch) or path of a local .pt file."),
     Key("epochs", 1, "YOLOv8 epochs per round."),
     Key("imgsz", 128, "YOLOv8 input size (pixels)."),
@@ -134,6 +135,7 @@ class RuntimeConfig:
     train: bool
     placement: str
     aggregation: str
+    proximal_mu: float
     model: str
     epochs: int
     imgsz: int
@@ -170,7 +172,7 @@ class RuntimeConfig:
                 f"unknown run_config keys {unknown}; the known keys are listed in "
                 "[tool.flwr.app.config] of pyproject.toml"
             )
-        values = {k.name: _coerce(k, given.get(k.name, k.default)) for k in KEYS}
+        values: dict[str, Any] = {k.name: _coerce(k, given.get(k.name, k.default)) for k in KEYS}
         names = tuple(n.strip() for n in str(values.pop("class-names")).split(",") if n.strip())
         config = cls(class_names=names, **{n.replace("-", "_"): v for n, v in values.items()})
         config.validate()
@@ -195,6 +197,7 @@ class RuntimeConfig:
             "encode-batch": self.encode_batch >= 1,
             "placement": self.placement in PLACEMENTS,
             "aggregation": self.aggregation in AGGREGATIONS,
+            "proximal-mu": self.proximal_mu >= 0,
             "epochs": self.epochs >= 1,
             "imgsz": self.imgsz >= 32,
             "batch": self.batch >= 1,
@@ -209,28 +212,42 @@ class RuntimeConfig:
             "max-side": self.max_side == 0 or self.max_side >= 16,
             "jpeg-quality": 1 <= self.jpeg_quality <= 100,
         }
-        if self.sequence_codec:
-            from rinr_core.nerv import NERV_PRESETS
+        if self.codec in RUNTIME_CODECS:
+            spec = self.codec_spec
+            key = "nerv-preset" if spec.kind == STREAM else "preset"
+            checks[key] = self.nerv_preset in spec.presets if spec.kind == STREAM else (
+                not spec.presets or self.preset in spec.presets)
+        require(checks, lambda name: getattr(self, name.replace("-", "_")), "run_config values",
+                f"see the configuration table in the README (codec: {'|'.join(RUNTIME_CODECS)}, "
+                f"placement: {'|'.join(PLACEMENTS)}, aggregation: {'|'.join(AGGREGATIONS)}, "
+                "val-every >= 2, sizes >= 16 px)")
 
-            checks["nerv-preset"] = self.nerv_preset in NERV_PRESETS
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            shown = ", ".join(f"{n}={getattr(self, n.replace('-', '_'))!r}" for n in bad)
-            raise ConfigError(
-                f"invalid run_config values: {shown}; see the configuration table in the "
-                "README (codec: jpeg|rapid-inr|residual-inr|res-nerv|nerv, placement: edge|fog|auto, "
-                "aggregation: independent|fedavg, val-every >= 2, sizes >= 16 px)"
-            )
+    @property
+    def codec_spec(self) -> Codec:
+        """The run's codec from the registry (:mod:`rinr_core.codecs`)."""
+        return get_codec(self.codec)
 
     @property
     def codec_mode(self) -> str | None:
-        """The ``rinr_core`` image codec mode of :attr:`codec` (``None``: JPEG relay or video)."""
-        return CODEC_MODES.get(self.codec)
+        """The registry name of a per-frame INR codec (``qre`` for ``residual-inr``), else ``None``."""
+        spec = self.codec_spec
+        return spec.name if spec.container == CONTAINER_RINR else None
 
     @property
     def sequence_codec(self) -> bool:
-        """Whether :attr:`codec` is a video codec (``rinr_core.sequence``: ``.rinrs`` streams)."""
-        return self.codec in SEQUENCE_CODECS
+        """Whether :attr:`codec` is a stream codec (``.rinrs`` streams, one per node)."""
+        return self.codec_spec.kind == STREAM
+
+    def codec_options(self) -> CodecOptions:
+        """The codec knobs of this run (0 and empty values: the codec's preset value)."""
+        return CodecOptions(
+            preset=self.preset, steps=self.inr_steps or None, lr=self.inr_lr or None,
+            background_bits=self.background_bits or None, object_bits=self.object_bits or None,
+            nerv_preset=self.nerv_preset, nerv_epochs=self.nerv_epochs or None,
+            nerv_bpp=self.nerv_bpp or None, target_background_db=self.target_background_db or None,
+            target_object_db=self.target_object_db or None, warm_start=self.inr_warm_start,
+            device=self.torch_device, seed=self.seed,
+        )
 
     @property
     def torch_device(self) -> str | None:

@@ -8,6 +8,7 @@ and size (:func:`~rinr_core.nerv.arch_for_weights`).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from rinr_core.errors import ConfigError
 from rinr_core.nerv.arch import NervArch
@@ -72,7 +73,7 @@ class NervPreset:
     training: NervTraining
     bpp: float | None = None
 
-    def with_overrides(self, **changes: object) -> NervPreset:
+    def with_overrides(self, **changes: Any) -> NervPreset:
         """A copy with training fields replaced (``None`` values are ignored)."""
         return replace(self, training=replace(self.training, **{k: v for k, v in changes.items() if v is not None}))
 

@@ -29,13 +29,13 @@ Modules: :mod:`~rinr_core.sequence.format` (the ``.rinrs`` container and its lay
 from rinr_core.sequence.background import NERV_GROWTH
 from rinr_core.sequence.encode import arch_label, encode_sequence, update_sequence
 from rinr_core.sequence.format import (
-    CODECS,
     FLAG_UPDATE,
     MAGIC,
     MAX_SYMBOLS,
     NO_PARENT,
     STORE_CODES,
     STORE_DELTA,
+    STREAM_CODEC_IDS,
     VERSION,
     NervVersion,
     SequenceFrame,
@@ -58,7 +58,7 @@ from rinr_core.sequence.settings import (
 )
 
 __all__ = [
-    "CODECS",
+    "STREAM_CODEC_IDS",
     "CODED_BITS_SAVED",
     "FLAG_UPDATE",
     "MAGIC",

@@ -36,7 +36,8 @@ def _fit_background(frames: Sequence[Frame], settings: SequenceSettings, times: 
     training = settings.resolve().training
     height, width = frames[0].height, frames[0].width
     images = np.stack([f.image for f in frames])
-    bpp, tries = settings.sizing_bpp(), []
+    bpp = settings.sizing_bpp()
+    tries: list[float] = []
     while True:
         model = build_nerv(settings.arch_for(len(frames), height, width, bpp), height, width, seed=settings.seed,
                            device=device)

@@ -53,7 +53,8 @@ from rinr_core.siren import SirenArch
 
 MAGIC = b"RINS"
 VERSION = 1
-CODECS = ("nerv", "res-nerv")
+STREAM_CODEC_IDS = ("nerv", "res-nerv")
+"""Codec ids in the header (position = id on the wire); codecs themselves: :mod:`rinr_core.codecs`."""
 FLAG_UPDATE = 1
 NO_PARENT = 255
 STORE_CODES, STORE_DELTA = 0, 1
@@ -161,7 +162,7 @@ def _pack_frame(frame: SequenceFrame) -> bytes:
 
 def _pack_header(p: SequencePayload) -> bytes:
     a = p.arch
-    head = _HEADER.pack(MAGIC, VERSION, CODECS.index(p.codec), FLAG_UPDATE if p.is_update else 0,
+    head = _HEADER.pack(MAGIC, VERSION, STREAM_CODEC_IDS.index(p.codec), FLAG_UPDATE if p.is_update else 0,
                         p.first_version, len(p.versions), p.width, p.height, p.index_scale,
                         p.base_crc or 0, len(p.frames))
     arch = _ARCH.pack(a.pe_levels, a.pe_base, a.stem_hidden, a.base_channels, ACTIVATIONS.index(a.activation),
@@ -247,7 +248,7 @@ def _read_object(r: Reader) -> StoredInr:
 def _parse(body: bytes, base: SequencePayload | None) -> SequencePayload:
     r = Reader(body)
     _, _, codec_i, flags, first, n_versions, width, height, index_scale, base_crc, n_frames = r.unpack(_HEADER)
-    if codec_i >= len(CODECS) or flags & ~FLAG_UPDATE or width < 1 or height < 1 or not index_scale > 0:
+    if codec_i >= len(STREAM_CODEC_IDS) or flags & ~FLAG_UPDATE or width < 1 or height < 1 or not index_scale > 0:
         raise MalformedPayloadError(f"inconsistent .rinrs header (codec {codec_i}, flags {flags}, "
                                     f"{width}x{height}, index scale {index_scale})")
     arch = _read_arch(r)
@@ -257,7 +258,7 @@ def _parse(body: bytes, base: SequencePayload | None) -> SequencePayload:
     if update and base is None:
         raise PayloadError("this .rinrs is an update to an earlier payload: merge it into its base with "
                            "rinr_core.sequence.apply_update(base, update) and decode the result")
-    payload = SequencePayload(CODECS[codec_i], width, height, arch, index_scale, [], [], first,
+    payload = SequencePayload(STREAM_CODEC_IDS[codec_i], width, height, arch, index_scale, [], [], first,
                               base_crc if update else None)
     table = _version_table(payload, base if update else None)
     shapes = arch.tensor_shapes(height, width)

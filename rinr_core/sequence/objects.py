@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import numpy as np
 import torch
@@ -31,6 +32,11 @@ def _object_jobs(frames: Sequence[Frame], backgrounds: Sequence[torch.Tensor], p
         init = init if init is not None and init.arch.key == arch.key else None
         jobs.append(FitJob(arch, grid_coords(h, w, device), residual / q, q, init))
     return jobs
+
+
+def _fixed_arch(arch: SirenArch) -> Callable[[int], SirenArch]:
+    """A ``preset_arch`` for :func:`_object_jobs` that gives ``arch`` whatever the box area."""
+    return lambda _area: arch
 
 
 def fit_object_residuals(frames: Sequence[Frame], backgrounds: Sequence[torch.Tensor], settings: SequenceSettings,
@@ -62,7 +68,7 @@ def fit_object_residuals(frames: Sequence[Frame], backgrounds: Sequence[torch.Te
         if not settings.warm_start:
             inits = [None] * len(positions)
         arch_of = preset.object_arch if settings.object_arch is None else (lambda _area: settings.object_arch)
-        jobs = _object_jobs(frames, backgrounds, positions, inits, arch_of, device)  # type: ignore[arg-type]
+        jobs = _object_jobs(frames, backgrounds, positions, inits, arch_of, device)
         for k, job, (params, steps) in zip(positions, jobs, run_fit_jobs(jobs, *fits, codec.seed + 1), strict=True):
             fitted[k] = params
             stored[k] = store_inr(params, role, fits[0].bits, job.scale)  # type: ignore[arg-type]
@@ -99,9 +105,9 @@ def _refit_short_objects(frames: Sequence[Frame], backgrounds: Sequence[torch.Te
                 tried[k] = bigger[0].num_params
         pending = []
         for arch, members in groups.values():
-            jobs = _object_jobs(frames, backgrounds, members, [None] * len(members), lambda _area, a=arch: a, device)
+            jobs = _object_jobs(frames, backgrounds, members, [None] * len(members), _fixed_arch(arch), device)
             fitted = run_fit_jobs(jobs, *fits, settings.seed + 1)
-            tries = [store_inr(params, ROLE_OBJECT_RESIDUAL, fits[0].bits, job.scale)
+            tries = [store_inr(params, ROLE_OBJECT_RESIDUAL, cast(int, fits[0].bits), job.scale)
                      for job, (params, _) in zip(jobs, fitted, strict=True)]
             for k, inr, value, (_, steps) in zip(members, tries, _object_psnrs(frames, backgrounds, members, tries,
                                                                                 device), fitted, strict=True):

@@ -16,7 +16,7 @@ from rinr_core.nerv import (
     get_nerv_preset,
 )
 from rinr_core.presets import DEFAULT_PRESET, get_preset
-from rinr_core.sequence.format import CODECS
+from rinr_core.sequence.format import STREAM_CODEC_IDS
 from rinr_core.siren import SirenArch
 
 UPDATE_SCOPES = ("stem", "all")
@@ -102,8 +102,8 @@ class SequenceSettings:
 
     def __post_init__(self) -> None:
         self.codec = self.codec.lower()
-        if self.codec not in CODECS:
-            raise ConfigError(f"unknown sequence codec {self.codec!r}; choose one of {', '.join(CODECS)}")
+        if self.codec not in STREAM_CODEC_IDS:
+            raise ConfigError(f"unknown sequence codec {self.codec!r}; choose one of {', '.join(STREAM_CODEC_IDS)}")
         if self.update_scope not in UPDATE_SCOPES:
             raise ConfigError(f"unknown update scope {self.update_scope!r}; choose one of {', '.join(UPDATE_SCOPES)}")
         if self.chains < 1:

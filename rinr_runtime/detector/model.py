@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rinr_core.errors import ConfigError
+from rinr_core.errors import ConfigError, require
 from rinr_runtime.detector.offline import prepare_offline
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -81,12 +81,8 @@ class TrainSettings:
             "workers": self.workers >= 0,
             "lr0": self.lr0 is None or (math.isfinite(self.lr0) and self.lr0 >= 0),
         }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise ConfigError(
-                f"invalid TrainSettings {', '.join(f'{n}={getattr(self, n)!r}' for n in bad)}: "
-                "need epochs>=1, imgsz>=32, batch>=1, workers>=0 and lr0 None or >=0"
-            )
+        require(checks, lambda name: getattr(self, name), "TrainSettings",
+                "need epochs>=1, imgsz>=32, batch>=1, workers>=0 and lr0 None or >=0")
 
 
 def resolve_device(device: str | None) -> str:

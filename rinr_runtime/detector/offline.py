@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
 from rinr_core.errors import ConfigError
+from rinr_core.files import copy_atomic
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,5 @@ def _install_fonts(user_dir: Path) -> None:
         )
     user_dir.mkdir(parents=True, exist_ok=True)
     for target in missing:
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)  # atomic: parallel processes never see a half-written font
+        copy_atomic(source, target)  # parallel processes never see a half-written font
 

@@ -13,7 +13,6 @@ from rinr_runtime.planning.advice import (
 )
 from rinr_runtime.planning.model import (
     AGGREGATIONS,
-    CODEC_MODES,
     CODECS,
     CRITERIA,
     DEFAULT_BANDWIDTH_MBPS,
@@ -47,7 +46,7 @@ from rinr_runtime.planning.sizes import (
 )
 
 __all__ = [
-    "AGGREGATIONS", "CODECS", "CODEC_MODES", "CRITERIA", "DEFAULT_BANDWIDTH_MBPS",
+    "AGGREGATIONS", "CODECS", "CRITERIA", "DEFAULT_BANDWIDTH_MBPS",
     "DEFAULT_BOX_AREA", "DEFAULT_JPEG_BYTES", "DEFAULT_PRESET", "DIRECTIONS", "MB", "MODELS",
     "PEER", "PHASES", "PLACEMENTS", "RUNTIME_CODECS", "RUNTIME_PLACEMENTS", "SEQUENCE_CODECS",
     "Estimate", "ModelSize", "PlanInputs", "Recommendation", "WireOverhead", "crossover_devices",

@@ -35,20 +35,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 
-from rinr_core.errors import ConfigError
+from rinr_core.codecs import FRAME, STREAM, codec_names
+from rinr_core.errors import ConfigError, require
 
-CODECS = ("jpeg", "rapid-inr", "residual-inr")
-"""Codecs by the runtime's ``codec`` names (``rinr_runtime.config.CODEC_MODES``)."""
-CODEC_MODES: dict[str, str | None] = {"jpeg": None, "rapid-inr": "bs", "residual-inr": "qre"}
-"""Codec name -> ``rinr_core`` codec mode (``None``: the JPEG itself is the payload)."""
-SEQUENCE_CODECS = ("res-nerv", "nerv")
-"""Video codecs (``rinr_core.sequence``): one NeRV per node's stream, shipped as ``.rinrs``."""
-RUNTIME_CODECS = (*CODECS, *SEQUENCE_CODECS)
+CODECS = codec_names(runtime=True, kind=FRAME)
+"""Per-frame codecs by the runtime's ``codec`` names (``jpeg``, ``rapid-inr``, ``residual-inr``),
+from the codec registry (:mod:`rinr_core.codecs`)."""
+SEQUENCE_CODECS = codec_names(runtime=True, kind=STREAM)
+"""Stream codecs (``res-nerv``, ``nerv``): one NeRV per node's stream, shipped as ``.rinrs``."""
+RUNTIME_CODECS = codec_names(runtime=True)
 """Every ``codec`` the runtime can broadcast with."""
 PLACEMENTS = ("edge", "fog", "serverless")
 RUNTIME_PLACEMENTS = ("edge", "fog")
 """The placements the runtime can run (``placement`` in the run config)."""
-AGGREGATIONS = ("independent", "fedavg")
+AGGREGATIONS = ("independent", "fedavg", "fedprox", "fedadam", "fedyogi", "fedadagrad", "fedavgm")
 CRITERIA = ("bytes", "time")
 PHASES = ("collect", "broadcast", "train", "evaluate")
 DIRECTIONS = ("down", "up")
@@ -174,14 +174,10 @@ class PlanInputs:
             "decode_fps": all(v > 0 for v in self.decode_fps.values()),
             "encode_fps": all(v > 0 for v in self.encode_fps.values()),
         }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in bad)
-            raise ConfigError(
-                f"invalid placement model inputs: {shown}; devices, rounds and epochs must be "
-                f">= 1, sizes >= 0, throughputs and bandwidth > 0, aggregation one of "
-                f"{AGGREGATIONS}, and payload_bytes must give the 'jpeg' size"
-            )
+        require(checks, lambda name: getattr(self, name), "placement model inputs",
+                "devices, rounds and epochs must be >= 1, sizes >= 0, throughputs and "
+                f"bandwidth > 0, aggregation one of {AGGREGATIONS}, and payload_bytes must give "
+                "the 'jpeg' size")
 
     def with_devices(self, devices: int) -> PlanInputs:
         """The same inputs for another number of devices."""

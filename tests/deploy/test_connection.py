@@ -8,11 +8,7 @@ import pytest
 
 from deploy.connection import add_connection, main
 from rinr_core.errors import ConfigError
-
-try:
-    import tomllib
-except ImportError:  # Python 3.10
-    import tomli as tomllib
+from rinr_core.toml import tomllib
 
 EXISTING = """[superlink]
 default = "local"

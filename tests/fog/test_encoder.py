@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import fog.encoder
+import rinr_core.codecs.inr
 from fog.encode_cache import EncodeCache, cache_key
 from fog.encoder import FogEncoder, check_upload, codec_settings
 from rinr_core.codec import CodecSettings
@@ -49,13 +49,13 @@ def test_check_upload_names_what_is_wrong() -> None:
 def test_inrs_are_encoded_in_batches_and_cached(tmp_path: Path, monkeypatch) -> None:
     # Prepare
     calls: list[int] = []
-    real = fog.encoder.encode_frames
+    real = rinr_core.codecs.inr.encode_frames
 
     def counting(frames, settings, **kwargs):
         calls.append(len(frames))
         return real(frames, settings, **kwargs)
 
-    monkeypatch.setattr(fog.encoder, "encode_frames", counting)
+    monkeypatch.setattr(rinr_core.codecs.inr, "encode_frames", counting)
     encoder = FogEncoder(_config(), EncodeCache(tmp_path))
 
     # Execute

@@ -8,11 +8,7 @@ from pathlib import Path
 import pytest
 
 from fog.launch import LocalSuperLink, group_alive, toml_value, write_run_config
-
-try:
-    import tomllib
-except ImportError:  # Python 3.10
-    import tomli as tomllib
+from rinr_core.toml import tomllib
 
 
 def test_run_config_file_is_valid_toml(tmp_path: Path) -> None:

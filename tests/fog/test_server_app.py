@@ -10,7 +10,7 @@ import pytest
 from flwr.app import Context, Message
 from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
 
-import fog.encoder
+import rinr_core.codecs.inr
 from edge.client_app import app as client_app
 from edge.data import load_node_frames
 from rinr_runtime.config import RuntimeConfig
@@ -165,7 +165,7 @@ def test_encode_cache_is_hit_on_restart(tiny_config, run_fog, monkeypatch) -> No
     def no_encoding(*args: object, **kwargs: object) -> None:
         raise AssertionError("the fog encoded again instead of using its cache")
 
-    monkeypatch.setattr(fog.encoder, "encode_frames", no_encoding)
+    monkeypatch.setattr(rinr_core.codecs.inr, "encode_frames", no_encoding)
 
     # Execute: a restarted fog (new run, fresh edges) sees the same frames
     _, second = run_fog({**tiny_config, "run-dir": tiny_config["run-dir"] + "2"}, run_id=2)

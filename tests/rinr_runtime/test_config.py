@@ -7,12 +7,8 @@ from pathlib import Path
 import pytest
 
 from rinr_core.errors import ConfigError
+from rinr_core.toml import tomllib
 from rinr_runtime.config import DEFAULTS, KEYS, RuntimeConfig, config_table_markdown, resolve_path
-
-try:
-    import tomllib
-except ImportError:  # Python 3.10
-    import tomli as tomllib
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 

@@ -1,0 +1,69 @@
+"""The classic codecs: the camera's JPEG (the runtime's relay) and the peers WebP, AVIF, ROI-JPEG.
+
+Their size depends on the pixels, so they have no size estimate: the runtime measures the
+JPEGs it relays. Without a ``quality`` option a peer encodes at :data:`DEFAULT_QUALITY`
+(ROI-JPEG at :data:`DEFAULT_ROI_QUALITY`); benchmarks search the quality instead
+(:mod:`rinr_core.classic.search`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from rinr_core.classic import Quality, decode_classic, encode_classic
+from rinr_core.codec import EncodeResult
+from rinr_core.codecs.base import FRAME, Codec, CodecOptions, Container
+from rinr_core.codecs.registry import register, register_container
+from rinr_core.frames import Frame
+from rinr_core.images import resize_frame
+from rinr_core.metrics import bits_per_pixel, frame_psnrs
+
+DEFAULT_QUALITY = 75
+"""Quality of a classic peer when none is given (Pillow's JPEG default)."""
+DEFAULT_ROI_QUALITY = (20, 90)
+"""``(background, object)`` JPEG qualities of ROI-JPEG when none are given."""
+
+
+def _classic_codec(name: str, summary: str, *, runtime: bool = False) -> Codec:
+    def settings(options: CodecOptions) -> Quality:
+        if options.quality is not None:
+            return options.quality
+        return DEFAULT_ROI_QUALITY if name == "roi-jpeg" else DEFAULT_QUALITY
+
+    def encode(frames: Sequence[Frame], options: CodecOptions,
+               state: object = None) -> list[EncodeResult]:
+        quality = settings(options)
+        results = []
+        for frame in frames:
+            sized = resize_frame(frame, options.max_side) if options.max_side else frame
+            payload = encode_classic(sized.image, name, quality, sized.box)
+            decoded = decode_classic(payload, name)
+            metrics = {"mode": name, "width": sized.width, "height": sized.height,
+                       "bytes": len(payload),
+                       "bpp": bits_per_pixel(len(payload), sized.width, sized.height),
+                       **frame_psnrs(sized.image, decoded, sized.box), "macs_per_pixel": 0.0}
+            results.append(EncodeResult(payload, sized, metrics))
+        return results
+
+    def decode(payloads: Sequence[bytes], device: str | None = None) -> list[np.ndarray]:
+        return [decode_classic(p, name) for p in payloads]
+
+    def check(payload: bytes) -> None:
+        decode_classic(payload, name)  # raises for bytes that are not a whole image
+
+    register_container(Container(name, check=check, decode=decode))
+    return Codec(name=name, kind=FRAME, family="classic", container=name, summary=summary,
+                 encode=encode, decode=decode, settings=settings,
+                 runtime_name=name if runtime else None, relay=runtime)
+
+
+for _codec in (
+    _classic_codec("jpeg", "JPEG; in the runtime the relay of the camera's own JPEG files",
+                   runtime=True),
+    _classic_codec("webp", "WebP through Pillow (a classic peer)"),
+    _classic_codec("avif", "AVIF through Pillow (a classic peer)"),
+    _classic_codec("roi-jpeg", "ROI-JPEG: a low-quality frame JPEG + a high-quality object crop"),
+):
+    register(_codec)

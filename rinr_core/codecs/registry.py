@@ -1,0 +1,72 @@
+"""The codec registry: every codec registers here once; everything else looks codecs up by name."""
+
+from __future__ import annotations
+
+from rinr_core.codecs.base import KINDS, Codec, Container
+from rinr_core.errors import ConfigError
+
+_CODECS: dict[str, Codec] = {}
+_BY_NAME: dict[str, Codec] = {}
+_CONTAINERS: dict[str, Container] = {}
+
+
+def register_container(container: Container) -> Container:
+    """Add a payload format (codecs name theirs in :attr:`Codec.container`)."""
+    if container.name in _CONTAINERS and _CONTAINERS[container.name] is not container:
+        raise ConfigError(f"container {container.name!r} is already registered")
+    _CONTAINERS[container.name] = container
+    return container
+
+
+def get_container(name: str) -> Container:
+    """The payload format ``name``; :class:`ConfigError` (with the known ones) if there is none."""
+    try:
+        return _CONTAINERS[name]
+    except KeyError:
+        raise ConfigError(f"unknown payload format {name!r}; known: {sorted(_CONTAINERS)}") from None
+
+
+def register(codec: Codec) -> Codec:
+    """Add ``codec`` under all of its names; a name taken by another codec is refused."""
+    if codec.container not in _CONTAINERS:
+        raise ConfigError(f"codec {codec.name!r}: register its container {codec.container!r} first")
+    if codec.kind not in KINDS:
+        raise ConfigError(f"codec {codec.name!r} has kind {codec.kind!r}; use one of {KINDS}")
+    taken = [n for n in codec.names if n in _BY_NAME and _BY_NAME[n].name != codec.name]
+    if taken:
+        raise ConfigError(f"codec {codec.name!r}: the name(s) {taken} are already registered")
+    _CODECS[codec.name] = codec
+    for name in codec.names:
+        _BY_NAME[name] = codec
+    return codec
+
+
+def get_codec(name: str) -> Codec:
+    """The codec called ``name`` (its registry name, runtime name or an alias).
+
+    Raises
+    ------
+    ConfigError
+        No codec has that name; the message lists the names there are.
+    """
+    try:
+        return _BY_NAME[name.strip().lower()]
+    except KeyError:
+        raise ConfigError(
+            f"unknown codec {name!r}; choose one of {', '.join(sorted(_BY_NAME))} "
+            "(`rinr codecs` lists them)"
+        ) from None
+
+
+def all_codecs() -> list[Codec]:
+    """Every registered codec, in registration order."""
+    return list(_CODECS.values())
+
+
+def codec_names(*, kind: str | None = None, family: str | None = None,
+                runtime: bool = False) -> tuple[str, ...]:
+    """Registry names (with ``runtime=True``: the runtime's names) of the matching codecs."""
+    picked = [c for c in _CODECS.values()
+              if (kind is None or c.kind == kind) and (family is None or c.family == family)
+              and (not runtime or c.runtime_name)]
+    return tuple(str(c.runtime_name) if runtime else c.name for c in picked)
