@@ -33,9 +33,15 @@ class CachedEncode:
     metrics: dict
 
 
-def settings_fields(settings: CodecSettings | SequenceSettings) -> dict:
-    """The fields of a settings dataclass that change a payload (all but ``device``)."""
-    return {k: v for k, v in dataclasses.asdict(settings).items() if k != "device"}
+def settings_fields(settings: CodecSettings | SequenceSettings | object) -> dict:
+    """The fields of a codec's settings that change a payload (all but ``device``).
+
+    A settings dataclass gives its fields; anything else (a classic codec's quality, ``None``)
+    is taken as one value.
+    """
+    if dataclasses.is_dataclass(settings) and not isinstance(settings, type):
+        return {k: v for k, v in dataclasses.asdict(settings).items() if k != "device"}
+    return {"value": settings}
 
 
 def jpeg_digest(jpeg: bytes) -> str:
@@ -48,10 +54,10 @@ def content_key(payload: object) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def cache_key(jpeg: bytes, box: Sequence[float], settings: CodecSettings) -> str:
-    """The cache key of a frame's JPEG, its box and the codec settings (hex sha256)."""
+def cache_key(jpeg: bytes, box: Sequence[float], settings: object, codec: str = "qre") -> str:
+    """The cache key of a frame's JPEG, its box, the codec's registry name and its settings."""
     return content_key({"jpeg": jpeg_digest(jpeg), "box": [float(v) for v in box],
-                        "codec": settings_fields(settings)})
+                        "name": codec, "codec": settings_fields(settings)})
 
 
 class EncodeCache:

@@ -117,7 +117,7 @@ class FogEncoder:
                 rejected.append(Rejection(upload.frame_id, owner, str(exc)))
         if not relay and self.streams is not None:
             outcome = self._encode_streams(checked, rejected)
-        elif relay or self.settings is None:
+        elif relay or self.codec.relay:
             encoded = [self._relay(owner, upload, frame) for owner, upload, frame in checked]
             outcome = EncodeOutcome(encoded, rejected)
         else:
@@ -136,8 +136,7 @@ class FogEncoder:
     def _encode_frames(self, checked: list[tuple[str, Upload, Frame]],
                        rejected: list[Rejection]) -> EncodeOutcome:
         """Cached payloads where present; the rest encoded in batches and cached."""
-        assert self.settings is not None
-        keys = [cache_key(u.jpeg, f.box, self.settings) for _, u, f in checked]
+        keys = [cache_key(u.jpeg, f.box, self.settings, self.codec.name) for _, u, f in checked]
         results: list[EncodedFrame | None] = []
         todo: list[int] = []
         for i, ((owner, upload, frame), key) in enumerate(zip(checked, keys, strict=True)):

@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from rinr_core.codecs import Geometry
-from rinr_core.errors import InvalidBoxError
-from rinr_core.frames import validate_box
+from rinr_core.errors import BadFrameError, InvalidBoxError
+from rinr_core.frames import Frame, validate_box
+from rinr_core.images import load_image
 from rinr_runtime.config import RuntimeConfig, yolo_settings
 from rinr_runtime.planning import PlanInputs
 from rinr_runtime.records import Upload
@@ -56,6 +57,23 @@ def codec_payload_bytes(config: RuntimeConfig, geometry: list[tuple[int, int, in
     return float(np.mean([sizes[g] for g in geometry]))
 
 
+def sampled_payload_bytes(config: RuntimeConfig, uploads: list[Upload], sample: int = 8) -> float:
+    """Mean payload bytes of a codec whose size depends on the pixels: a few uploads, encoded.
+
+    Unreadable uploads are left out (the encode step refuses them with the reason).
+    """
+    frames = []
+    for upload in uploads[:sample]:
+        try:
+            frames.append(Frame(load_image(upload.jpeg), upload.box))
+        except BadFrameError:
+            continue
+    if not frames:
+        return 0.0
+    results = config.codec_spec.encode(frames, config.codec_options())
+    return float(np.mean([len(r.payload) for r in results]))
+
+
 def shared_frames_per_device(config: RuntimeConfig, round_one: float) -> float:
     """Frames a node uploads over the run (the placement model's ``frames_per_device``).
 
@@ -81,9 +99,12 @@ def measured_plan_inputs(config: RuntimeConfig, uploads: list[Upload], devices: 
     payloads = {"jpeg": float(np.mean([len(u.jpeg) for u in uploads]))}
     round_one = len(uploads) / devices
     frames = shared_frames_per_device(config, round_one)
-    if not config.codec_spec.relay:
+    spec = config.codec_spec
+    if spec.estimate_bytes is not None:
         geometry = [g for g in map(upload_geometry, uploads) if g is not None]
         payloads[config.codec] = codec_payload_bytes(config, geometry, frames)
+    elif not spec.relay:
+        payloads[config.codec] = sampled_payload_bytes(config, uploads)
     return PlanInputs(
         devices=devices, frames_per_device=frames,
         payload_bytes=payloads, model_bytes=model[0], model_arrays=model[1],

@@ -15,9 +15,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rinr_core.codecs import CONTAINER_RINR, STREAM, Codec, CodecOptions, get_codec
+from rinr_core.codecs import CONTAINER_RINR, STREAM, Codec, CodecOptions, codec_names, get_codec
 from rinr_core.errors import ConfigError, require
-from rinr_runtime.planning import AGGREGATIONS, RUNTIME_CODECS, RUNTIME_PLACEMENTS
+from rinr_runtime.planning import AGGREGATIONS, RUNTIME_PLACEMENTS
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from rinr_runtime.detector import TrainSettings
@@ -180,12 +180,13 @@ class RuntimeConfig:
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming every out-of-range value."""
+        runtime_codecs = codec_names(runtime=True)  # the registry's, at call time
         checks = {
             "num-server-rounds": self.num_server_rounds >= 1,
             "min-nodes": self.min_nodes >= 1,
             "node-wait-s": self.node_wait_s >= 0,
             "round-timeout-s": self.round_timeout_s > 0,
-            "codec": self.codec in RUNTIME_CODECS,
+            "codec": self.codec in runtime_codecs,
             "inr-steps": self.inr_steps >= 0,
             "inr-lr": self.inr_lr >= 0,
             "background-bits": 0 <= self.background_bits <= 16,
@@ -212,13 +213,13 @@ class RuntimeConfig:
             "max-side": self.max_side == 0 or self.max_side >= 16,
             "jpeg-quality": 1 <= self.jpeg_quality <= 100,
         }
-        if self.codec in RUNTIME_CODECS:
+        if self.codec in runtime_codecs:
             spec = self.codec_spec
             key = "nerv-preset" if spec.kind == STREAM else "preset"
             checks[key] = self.nerv_preset in spec.presets if spec.kind == STREAM else (
                 not spec.presets or self.preset in spec.presets)
         require(checks, lambda name: getattr(self, name.replace("-", "_")), "run_config values",
-                f"see the configuration table in the README (codec: {'|'.join(RUNTIME_CODECS)}, "
+                f"see the configuration table in the README (codec: {'|'.join(runtime_codecs)}, "
                 f"placement: {'|'.join(PLACEMENTS)}, aggregation: {'|'.join(AGGREGATIONS)}, "
                 "val-every >= 2, sizes >= 16 px)")
 

@@ -35,12 +35,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 
-from rinr_core.codecs import FRAME, STREAM, codec_names
+from rinr_core.codecs import FRAME, STREAM, all_codecs, codec_names
 from rinr_core.errors import ConfigError, require
 
-CODECS = codec_names(runtime=True, kind=FRAME)
-"""Per-frame codecs by the runtime's ``codec`` names (``jpeg``, ``rapid-inr``, ``residual-inr``),
-from the codec registry (:mod:`rinr_core.codecs`)."""
+CODECS = tuple(str(c.runtime_name) for c in all_codecs() if c.runtime_name and c.kind == FRAME
+               and (c.relay or c.exact_size))
+"""Per-frame codecs whose size is known before encoding, by the runtime's ``codec`` names
+(``jpeg``, ``rapid-inr``, ``residual-inr``), from the codec registry (:mod:`rinr_core.codecs`);
+other codecs' sizes are measured (``payload_bytes``)."""
 SEQUENCE_CODECS = codec_names(runtime=True, kind=STREAM)
 """Stream codecs (``res-nerv``, ``nerv``): one NeRV per node's stream, shipped as ``.rinrs``."""
 RUNTIME_CODECS = codec_names(runtime=True)
