@@ -15,7 +15,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rinr_core.codecs import CONTAINER_RINR, STREAM, Codec, CodecOptions, codec_names, get_codec
+from rinr_core.codecs import (
+    CONTAINER_RINR,
+    STREAM,
+    Codec,
+    CodecOptions,
+    codec_names,
+    get_runtime_codec,
+)
 from rinr_core.errors import ConfigError, require
 from rinr_runtime.planning import AGGREGATIONS, RUNTIME_PLACEMENTS
 
@@ -226,7 +233,7 @@ class RuntimeConfig:
     @property
     def codec_spec(self) -> Codec:
         """The run's codec from the registry (:mod:`rinr_core.codecs`)."""
-        return get_codec(self.codec)
+        return get_runtime_codec(self.codec)
 
     @property
     def codec_mode(self) -> str | None:

@@ -25,6 +25,7 @@ from rinr_core.codecs.registry import (
     codec_names,
     get_codec,
     get_container,
+    get_runtime_codec,
     register,
     register_container,
 )
@@ -32,5 +33,5 @@ from rinr_core.codecs.registry import (
 __all__ = [
     "CONTAINER_JPEG", "CONTAINER_RINR", "CONTAINER_RINRS", "FRAME", "KINDS",
     "STREAM", "Codec", "CodecOptions", "Container", "Geometry", "all_codecs", "codec_names",
-    "get_codec", "get_container", "register", "register_container",
+    "get_codec", "get_container", "get_runtime_codec", "register", "register_container",
 ]

@@ -130,7 +130,9 @@ class Codec:
         Whether :attr:`estimate_bytes` is exact (a ``.rinr`` size follows from its layout).
     runtime_name
         The name the runtime's ``codec`` key and the placement model use (``residual-inr``
-        for ``qre``); ``None``: the runtime cannot broadcast it (evaluation only).
+        for ``qre``); ``None``: the runtime cannot broadcast it (evaluation only). Runtime
+        names are a namespace of their own: a stream codec may take the runtime name that
+        is a per-frame codec's registry name (``grid``).
     relay
         The runtime sends the uploaded JPEG itself (no fog encoding).
     aliases
@@ -160,9 +162,8 @@ class Codec:
 
     @property
     def names(self) -> tuple[str, ...]:
-        """Every name this codec answers to: its name, its runtime name, its aliases."""
-        extra = (self.runtime_name,) if self.runtime_name else ()
-        return tuple(dict.fromkeys((self.name, *extra, *self.aliases)))
+        """The registry names this codec answers to: its name and its aliases."""
+        return tuple(dict.fromkeys((self.name, *self.aliases)))
 
     def describe(self) -> dict[str, Any]:
         """The JSON form ``rinr codecs --json`` prints."""

@@ -7,6 +7,7 @@ from rinr_core.errors import ConfigError
 
 _CODECS: dict[str, Codec] = {}
 _BY_NAME: dict[str, Codec] = {}
+_BY_RUNTIME_NAME: dict[str, Codec] = {}
 _CONTAINERS: dict[str, Container] = {}
 
 
@@ -33,29 +34,53 @@ def register(codec: Codec) -> Codec:
     if codec.kind not in KINDS:
         raise ConfigError(f"codec {codec.name!r} has kind {codec.kind!r}; use one of {KINDS}")
     taken = [n for n in codec.names if n in _BY_NAME and _BY_NAME[n].name != codec.name]
+    runtime = codec.runtime_name
+    others = {n: c for n, c in _BY_RUNTIME_NAME.items() if c.name != codec.name}
+    taken += [n for n in codec.aliases if n in others]  # an alias may not hide a runtime name
+    if runtime and (runtime in others or (runtime in _BY_NAME and runtime != _BY_NAME[runtime].name
+                                          and _BY_NAME[runtime].name != codec.name)):
+        taken.append(f"runtime {runtime}")
     if taken:
         raise ConfigError(f"codec {codec.name!r}: the name(s) {taken} are already registered")
     _CODECS[codec.name] = codec
     for name in codec.names:
         _BY_NAME[name] = codec
+    if runtime:
+        _BY_RUNTIME_NAME[runtime] = codec
     return codec
 
 
 def get_codec(name: str) -> Codec:
-    """The codec called ``name`` (its registry name, runtime name or an alias).
+    """The codec called ``name``: its registry name or an alias, else its runtime name.
 
     Raises
     ------
     ConfigError
         No codec has that name; the message lists the names there are.
     """
-    try:
-        return _BY_NAME[name.strip().lower()]
-    except KeyError:
-        raise ConfigError(
-            f"unknown codec {name!r}; choose one of {', '.join(sorted(_BY_NAME))} "
-            "(`rinr codecs` lists them)"
-        ) from None
+    key = name.strip().lower()
+    found = _BY_NAME.get(key) or _BY_RUNTIME_NAME.get(key)
+    if found is None:
+        known = sorted({*_BY_NAME, *_BY_RUNTIME_NAME})
+        raise ConfigError(f"unknown codec {name!r}; choose one of {', '.join(known)} "
+                          "(`rinr codecs` lists them)")
+    return found
+
+
+def get_runtime_codec(name: str) -> Codec:
+    """The codec the runtime's ``codec = name`` means (runtime names first, then registry names).
+
+    Raises
+    ------
+    ConfigError
+        No codec the runtime can broadcast has that name.
+    """
+    key = name.strip().lower()
+    found = _BY_RUNTIME_NAME.get(key)
+    if found is None:
+        raise ConfigError(f"codec {name!r} cannot be broadcast by the runtime; choose one of "
+                          f"{', '.join(_BY_RUNTIME_NAME)} (`rinr codecs` lists them)")
+    return found
 
 
 def all_codecs() -> list[Codec]:

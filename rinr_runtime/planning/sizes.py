@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rinr_core.codecs import FRAME, STREAM, CodecOptions, Geometry, get_codec
+from rinr_core.codecs import FRAME, STREAM, CodecOptions, Geometry, get_runtime_codec
 from rinr_core.errors import ConfigError
 from rinr_runtime.planning.model import (
     CODECS,
@@ -74,7 +74,7 @@ def inr_payload_bytes(codec: str, box_area: int, *, preset: str = DEFAULT_PRESET
     chosen by ``box_area`` (box width x height in pixels, after any resize), never on the
     pixels (:func:`rinr_core.codecs.inr.rinr_payload_bytes`).
     """
-    spec = get_codec(codec)
+    spec = get_runtime_codec(codec)
     if spec.kind != FRAME or not spec.exact_size or spec.estimate_bytes is None:
         what = spec.name.upper() if spec.family == "classic" else spec.name
         raise ConfigError(f"a {what} payload's size depends on its pixels or its stream; "
@@ -93,7 +93,7 @@ def sequence_payload_bytes(codec: str, frames: int, width: int, height: int, box
     The size without entropy coding (:func:`rinr_core.codecs.video.rinrs_payload_bytes`);
     trained weights entropy-code 5-15% below it.
     """
-    spec = get_codec(codec)
+    spec = get_runtime_codec(codec)
     if spec.kind != STREAM or spec.estimate_bytes is None:
         raise ConfigError(f"{codec!r} is not a sequence codec; choose one of {SEQUENCE_CODECS}")
     options = CodecOptions(preset=object_preset, nerv_preset=nerv_preset,
