@@ -1,7 +1,8 @@
 """The fog's encode cache: ``.rinr`` payloads on disk, keyed by frame content and codec settings.
 
 A restarted fog node (or a new run over the same frames) finds what it encoded before and
-does not fit those INRs again. The key is the sha256 of the JPEG's sha256, the object box and
+does not fit those INRs again; every entry is verified when read, and a damaged one is dropped
+and encoded again. The key is the sha256 of the JPEG's sha256, the object box and
 every codec setting that changes the payload (not the device). Each entry is two files under
 ``<cache-dir>/<key[:2]>/``: ``<key>.rinr`` (the payload) and ``<key>.json`` (its metrics and
 the box and size it was encoded at), written payload first and renamed into place, so an entry
@@ -13,16 +14,20 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rinr_core.codec import CodecSettings
+from rinr_core.errors import RinrError
 from rinr_core.files import write_atomic
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from rinr_core.sequence import SequenceSettings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -61,38 +66,68 @@ def cache_key(jpeg: bytes, box: Sequence[float], settings: object, codec: str = 
 
 
 class EncodeCache:
-    """Payloads by :func:`cache_key` under ``folder``; ``folder=None`` is a cache that never hits."""
+    """Payloads by :func:`cache_key` under ``folder``; ``folder=None`` is a cache that never hits.
+
+    Every entry is verified when read: its payload must match the sha256 written beside it and
+    pass the payload format's own check (``check``, e.g. a ``.rinr`` CRC and parse). An entry
+    that fails is deleted and counted in :attr:`corrupt`, and the caller encodes the frame
+    again: a damaged cache never serves the same broken bytes twice.
+    """
 
     def __init__(self, folder: Path | None) -> None:
         self.folder = Path(folder) if folder is not None else None
         self.hits = 0
         self.misses = 0
+        self.corrupt = 0
+        self.corrupt_keys: list[str] = []
 
     def _paths(self, key: str) -> tuple[Path, Path]:
         assert self.folder is not None
         sub = self.folder / key[:2]
         return sub / f"{key}.rinr", sub / f"{key}.json"
 
-    def get(self, key: str) -> CachedEncode | None:
-        """The entry for ``key``, or ``None`` (counted as a hit or a miss)."""
-        if self.folder is not None:
-            payload_path, meta_path = self._paths(key)
-            if payload_path.is_file() and meta_path.is_file():
-                try:
-                    metrics = json.loads(meta_path.read_text())
-                except json.JSONDecodeError:
-                    metrics = None
-                if isinstance(metrics, dict):
-                    self.hits += 1
-                    return CachedEncode(payload_path.read_bytes(), metrics)
-        self.misses += 1
-        return None
+    def get(self, key: str, check: Callable[[bytes], None] | None = None) -> CachedEncode | None:
+        """The verified entry for ``key``, or ``None`` (a miss; a damaged entry is dropped)."""
+        entry = self._read(key, check) if self.folder is not None else None
+        if entry is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return entry
+
+    def _read(self, key: str, check: Callable[[bytes], None] | None) -> CachedEncode | None:
+        payload_path, meta_path = self._paths(key)
+        if not (payload_path.is_file() and meta_path.is_file()):
+            return None
+        try:
+            meta = json.loads(meta_path.read_text())
+            payload = payload_path.read_bytes()
+            if not isinstance(meta, dict) or not isinstance(meta.get("metrics"), dict):
+                raise ValueError("no metrics record (an entry of an older version)")
+            if hashlib.sha256(payload).hexdigest() != meta.get("payload_sha256"):
+                raise ValueError("the payload does not match its recorded sha256")
+            if check is not None:
+                check(payload)
+        except (OSError, ValueError, RinrError) as exc:
+            self._drop(key, f"{type(exc).__name__}: {exc}")
+            return None
+        return CachedEncode(payload, meta["metrics"])
+
+    def _drop(self, key: str, reason: str) -> None:
+        """Delete a damaged entry so the frame is encoded afresh."""
+        self.corrupt += 1
+        self.corrupt_keys.append(key)
+        for path in self._paths(key):
+            path.unlink(missing_ok=True)
+        log.warning("encode cache entry %s is damaged (%s); dropped, the frame is encoded again",
+                    key, reason)
 
     def put(self, key: str, payload: bytes, metrics: dict) -> None:
-        """Store an entry (no-op without a folder)."""
+        """Store an entry with its payload's sha256 (no-op without a folder)."""
         if self.folder is None:
             return
         payload_path, meta_path = self._paths(key)
         payload_path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {"payload_sha256": hashlib.sha256(payload).hexdigest(), "metrics": metrics}
         write_atomic(payload_path, payload)
-        write_atomic(meta_path, json.dumps(metrics, default=float).encode())
+        write_atomic(meta_path, json.dumps(meta, default=float).encode())

@@ -19,7 +19,7 @@ from typing import Any
 
 from fog.encode_cache import EncodeCache, cache_key
 from fog.streams import StreamEncoder
-from rinr_core.codecs import STREAM
+from rinr_core.codecs import STREAM, get_container
 from rinr_core.errors import BadFrameError
 from rinr_core.frames import Box, Frame
 from rinr_core.images import load_image
@@ -69,6 +69,7 @@ class EncodeOutcome:
     rejected: list[Rejection]
     encoded_now: int = 0
     cache_hits: int = 0
+    cache_corrupt: int = 0  # damaged cache entries dropped (and their frames encoded again)
     seconds: float = 0.0
 
 
@@ -98,6 +99,7 @@ class FogEncoder:
         self.codec = config.codec_spec
         self.options = config.codec_options()
         self.settings = codec_settings(config)
+        self._check = get_container(self.codec.container).check
         # per node: each frame starts from that node's previous frame (warm-starting codecs)
         self.warm = self.codec.new_state() if self.codec.new_state else None
         self.streams = StreamEncoder(config, cache) if self.codec.kind == STREAM else None
@@ -108,6 +110,7 @@ class FogEncoder:
         ``relay=True`` (or ``codec = jpeg``) keeps the checked JPEGs as they are.
         """
         start = time.perf_counter()
+        corrupt_before = self.cache.corrupt
         checked: list[tuple[str, Upload, Frame]] = []
         rejected: list[Rejection] = []
         for owner, upload in uploads:
@@ -123,6 +126,7 @@ class FogEncoder:
         else:
             outcome = self._encode_frames(checked, rejected)
         outcome.seconds = time.perf_counter() - start
+        outcome.cache_corrupt = self.cache.corrupt - corrupt_before
         return outcome
 
     @staticmethod
@@ -140,7 +144,7 @@ class FogEncoder:
         results: list[EncodedFrame | None] = []
         todo: list[int] = []
         for i, ((owner, upload, frame), key) in enumerate(zip(checked, keys, strict=True)):
-            hit = self.cache.get(key)
+            hit = self.cache.get(key, check=self._check)
             if hit is None:
                 todo.append(i)
                 results.append(None)
