@@ -19,7 +19,6 @@ from common import (  # noqa: E402
     environment,
     environment_line,
     log,
-    markdown_table,
     output_dir,
     reproduce_command,
     to_json,
@@ -30,6 +29,7 @@ from rinr_core.codec import CodecSettings  # noqa: E402
 from rinr_core.datasets import load_sequence  # noqa: E402
 from rinr_core.speed import measure_speed  # noqa: E402
 from rinr_core.synthetic import generate_sequence  # noqa: E402
+from rinr_core.tables import markdown_table  # noqa: E402
 
 
 def main() -> int:

@@ -1,6 +1,8 @@
-"""Shared helpers of the benchmarks under ``bench/``: options, environment, tables, result files.
+"""Shared helpers of the benchmarks under ``bench/``: options, environment, result files.
 
-Every benchmark prints a markdown table, can print one JSON object instead (``--json``; all
+Importing this module puts the repository root on ``sys.path``, so ``python bench/X.py`` finds
+the project's packages without an install; tables come from :mod:`rinr_core.tables`. Every
+benchmark prints a markdown table, can print one JSON object instead (``--json``; all
 other messages then go to stderr), and writes ``<name>.md`` and ``<name>.json`` (plus its
 plots) to ``docs/results/``. ``--quick`` runs a tiny configuration that only checks the script
 works; its files go to ``out/bench-quick/`` so the committed results are not overwritten.
@@ -25,7 +27,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "docs" / "results"
 QUICK_DIR = REPO_ROOT / "out" / "bench-quick"
 SHARED_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
-MISSING = "–"
+if str(REPO_ROOT) not in sys.path:
+    sys.path.append(str(REPO_ROOT))  # after the installed packages: an install still wins
 
 
 def bench_parser(description: str) -> argparse.ArgumentParser:
@@ -136,47 +139,6 @@ def reproduce_command(script: str | Path | None = None, argv: Sequence[str] | No
         shown = str(script_path)
     args = list(sys.argv[1:] if argv is None else argv)
     return shlex.join([".venv/bin/python", shown, *args])
-
-
-def fmt(value: Any, digits: int = 2) -> str:
-    """A table cell: numbers with ``digits`` decimals (ints as is), None/NaN as a dash."""
-    if value is None:
-        return MISSING
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return MISSING if math.isnan(value) else f"{value:.{digits}f}"
-    return str(value)
-
-
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *,
-                   align: Sequence[str] | None = None, digits: int = 2) -> str:
-    """A markdown table; cells go through :func:`fmt`.
-
-    Parameters
-    ----------
-    headers
-        Column titles.
-    rows
-        One sequence of cells per row, as long as ``headers``.
-    align
-        Per column ``"l"`` or ``"r"``; default: left for the first column, right for the rest.
-    digits
-        Decimals for float cells.
-    """
-    if align is None:
-        align = ["l"] + ["r"] * (len(headers) - 1)
-    if len(align) != len(headers):
-        raise ValueError(f"align has {len(align)} entries for {len(headers)} columns")
-    rule = ["---:" if a == "r" else "---" for a in align]
-    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(rule) + " |"]
-    for row in rows:
-        if len(row) != len(headers):
-            raise ValueError(f"row {row!r} has {len(row)} cells for {len(headers)} columns")
-        lines.append("| " + " | ".join(fmt(c, digits).replace("|", "\\|") for c in row) + " |")
-    return "\n".join(lines)
 
 
 def _json_default(value: Any) -> Any:

@@ -24,6 +24,7 @@ from rinr_core.errors import ConfigError
 from rinr_core.frames import Frame
 from rinr_core.images import resize_frame
 from rinr_core.sequence import SequenceSettings, decode_sequence, encode_sequence
+from rinr_core.tables import markdown_table
 
 SEQUENCE_MODES = ("res-nerv", "nerv")  # one NeRV for the whole sequence (+ object residuals)
 ALL_MODES = (*MODES, *SEQUENCE_MODES, *CLASSIC_CODECS)
@@ -112,17 +113,15 @@ def evaluate(frames: Sequence[Frame], modes: Sequence[str], settings: CodecSetti
     return ev
 
 
+SUMMARY_HEADERS = ("mode", "frames", "bytes", "bpp", "PSNR full", "PSNR object", "PSNR background")
+SUMMARY_DIGITS = (0, 0, 0, 3, 2, 2, 2)  # decimals per column of :func:`format_table`
+
+
 def format_table(summary: Sequence[dict], title: str = "") -> str:
-    """A markdown table of per-mode means."""
-    lines = [title] if title else []
-    lines.append("| mode | frames | bytes | bpp | PSNR full | PSNR object | PSNR background |")
-    lines.append("|---|---:|---:|---:|---:|---:|---:|")
-    for s in summary:
-        lines.append(
-            f"| {s['mode']} | {s['frames']} | {s['bytes']:.0f} | {s['bpp']:.3f} | {s['psnr_full']:.2f} "
-            f"| {s['psnr_object']:.2f} | {s['psnr_background']:.2f} |"
-        )
-    return "\n".join(lines)
+    """A markdown table of per-mode means, under ``title`` when one is given."""
+    rows = [[s["mode"], s["frames"], *(s[k] for k in SUMMARY_KEYS)] for s in summary]
+    table = markdown_table(SUMMARY_HEADERS, rows, digits=SUMMARY_DIGITS)
+    return f"{title}\n{table}" if title else table
 
 
 def _panel(image: np.ndarray, box: tuple[int, int, int, int], label: str, zoom_height: int) -> Image.Image:
@@ -133,9 +132,9 @@ def _panel(image: np.ndarray, box: tuple[int, int, int, int], label: str, zoom_h
     factor = max(1, -(-240 // image.shape[1]))
     h, w = image.shape[0] * factor, image.shape[1] * factor
     x, y, bw, bh = (v * factor for v in box)
-    big = Image.fromarray(image).resize((w, h), Image.NEAREST)
+    big = Image.fromarray(image).resize((w, h), Image.Resampling.NEAREST)
     zoom_w = max(1, round(bw * zoom_height / bh))
-    zoom = big.crop((x, y, x + bw, y + bh)).resize((min(zoom_w, w), zoom_height), Image.NEAREST)
+    zoom = big.crop((x, y, x + bw, y + bh)).resize((min(zoom_w, w), zoom_height), Image.Resampling.NEAREST)
     label_h = 26
     panel = Image.new("RGB", (w, label_h + h + zoom_height + 4), "white")
     ImageDraw.Draw(big).rectangle([x - 1, y - 1, x + bw, y + bh], outline=(255, 40, 40))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rinr_core.tables import text_table
 from rinr_runtime.planning import (
     AGGREGATIONS,
     CODECS,
@@ -193,6 +194,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
 # --- text --------------------------------------------------------------------------------------
 
 
+PLAN_HEADERS = ("codec", "placement", "total MB", "up/edge MB", "down/edge MB", "transfer s",
+                "radio s", "encode s", "decode s", "train s")
+PLAN_ALIGN = ("l", "l") + ("r",) * 8
+PLAN_WIDTHS = (13, 10, 9, 10, 12, 10, 8, 8, 8, 8)  # least widths, so the columns keep their place
+
+
 def _mb(count: float) -> str:
     return f"{count / MB:.2f}"
 
@@ -214,16 +221,11 @@ def format_plan(inputs: PlanInputs, rows: list[Estimate], advice: Recommendation
         f"round(s), {inputs.aggregation}, weights {_mb(inputs.model_bytes)} MB, "
         f"{inputs.bandwidth / MB:g} MB/s; payloads per frame: {sizes}",
         "",
-        f"{'codec':<13} {'placement':<10} {'total MB':>9} {'up/edge MB':>10} "
-        f"{'down/edge MB':>12} {'transfer s':>10} {'radio s':>8} {'encode s':>8} "
-        f"{'decode s':>8} {'train s':>8}",
+        text_table(PLAN_HEADERS, [
+            [e.codec, e.placement, _mb(e.total_bytes), _mb(e.edge_sent), _mb(e.edge_received),
+             _s(e.transfer_s), _s(e.edge_radio_s), _s(e.encode_s), _s(e.decode_s), _s(e.train_s)]
+            for e in rows], align=PLAN_ALIGN, widths=PLAN_WIDTHS),
     ]
-    for e in rows:
-        lines.append(
-            f"{e.codec:<13} {e.placement:<10} {_mb(e.total_bytes):>9} {_mb(e.edge_sent):>10} "
-            f"{_mb(e.edge_received):>12} {e.transfer_s:>10.1f} {e.edge_radio_s:>8.1f} "
-            f"{_s(e.encode_s):>8} {_s(e.decode_s):>8} {_s(e.train_s):>8}"
-        )
     red, srv = result["reduction_vs_jpeg"], result["reduction_vs_serverless_jpeg"]
     cross = result["crossover_devices"]
     lines += [
