@@ -23,6 +23,7 @@ from rinr_core.evaluation import comparison_picture, evaluate, format_table, par
 from rinr_core.frames import Frame
 from rinr_core.images import load_image
 from rinr_core.presets import DEFAULT_PRESET
+from rinr_core.tables import text_table
 
 
 def _bbox(text: str) -> tuple[float, float, float, float]:
@@ -106,15 +107,9 @@ def cmd_codecs(args: argparse.Namespace) -> int:
         return 0
     rows = [[c.name, c.kind, c.container, c.runtime_name or "-", ",".join(c.presets) or "-",
              c.summary] for c in codecs]
-    print(format_rows(["name", "kind", "container", "runtime", "presets", "summary"], rows))
+    print(text_table(["name", "kind", "container", "runtime", "presets", "summary"], rows,
+                     align=["l"] * 6))
     return 0
-
-
-def format_rows(headers: list[str], rows: list[list[str]]) -> str:
-    """Plain left-aligned columns for the terminal."""
-    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-    return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
-                     for r in [headers, *rows])
 
 
 def cmd_bench_speed(args: argparse.Namespace) -> int:
