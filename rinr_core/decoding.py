@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from rinr_core.container import ROLE_FRAME, ROLE_OBJECT_DIRECT, RinrPayload, StoredInr, unpack
+from rinr_core.numerics import float32_exact
 from rinr_core.siren import SirenParams, grid_coords, siren_forward
 
 DEFAULT_MEMORY_MB = 256
@@ -100,6 +101,7 @@ def add_object_inrs(images: Sequence[torch.Tensor], boxes: Sequence[tuple[int, i
                     region.add_(values * inrs[k].scale)
 
 
+@float32_exact
 def render_payloads(payloads: Sequence[RinrPayload], device: str | torch.device | None = None, *,
                     memory_mb: float = DEFAULT_MEMORY_MB) -> list[torch.Tensor]:
     """Float reconstructions ``[H, W, 3]`` in ``[0, 1]`` (unclamped) of parsed payloads.

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from rinr_core.errors import ConfigError
+from rinr_core.numerics import float32_exact
 from rinr_core.quantize import check_bits, fake_quantize, tensor_bit_widths
 from rinr_core.siren import SirenParams, siren_forward
 
@@ -110,6 +111,7 @@ def _psnr_db(mse: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     return -10 * torch.log10((mse * scale**2).clamp_min(1e-12))
 
 
+@float32_exact
 def fit_sirens(
     params: SirenParams,
     coords: torch.Tensor,
@@ -172,10 +174,10 @@ def fit_sirens(
         optimizer.zero_grad(set_to_none=True)
         mse.sum().backward()
         optimizer.step()
-        if frozen is not None and bool(done.any()):
-            with torch.no_grad():
+        if frozen is not None:  # something reached its target: keep it where it stopped
+            with torch.no_grad():  # torch.where, not t[done] = ...: no host sync on a GPU
                 for t, f in zip(tensors, frozen, strict=True):
-                    t[done] = f[done]
+                    t.copy_(torch.where(done.view(-1, *([1] * (t.dim() - 1))), f, t))
 
     if settings.qat_steps:
         qat_opt = torch.optim.Adam(tensors, lr=settings.lr * settings.qat_lr_scale, foreach=True)

@@ -69,3 +69,11 @@ def tiny_stream() -> TinyStream:
     base = encode_sequence(frames[:3], settings).payload
     update = update_sequence(base, frames[3:], settings)
     return TinyStream(frames, base, update.payload, update.merged)
+
+
+@pytest.fixture(scope="session")
+def cuda_device() -> str:
+    """``"cuda"`` for the CUDA variants of device tests; skips them where no GPU is visible."""
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device visible (CUDA variants run only on a GPU machine)")
+    return "cuda"

@@ -11,6 +11,7 @@ from torch import nn
 
 from rinr_core.errors import ConfigError
 from rinr_core.nerv.arch import NervArch
+from rinr_core.numerics import float32_exact
 
 
 def positional_encoding(t: torch.Tensor, levels: int, base: float) -> torch.Tensor:
@@ -72,6 +73,7 @@ def frame_times(indices: Sequence[int] | torch.Tensor, index_scale: float,
     return (idx / float(np.float32(index_scale))).to(torch.float32).to(device)
 
 
+@float32_exact
 def render(model: Nerv, times: torch.Tensor, *, batch_size: int = 8) -> torch.Tensor:
     """Float frames ``[N, H, W, 3]`` in ``[0, 1]`` for ``times``, rendered in batches."""
     device = next(model.parameters()).device

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 
@@ -14,10 +15,15 @@ from rinr_core.fitting import lr_factor
 from rinr_core.nerv.model import Nerv
 from rinr_core.nerv.presets import NervTraining
 from rinr_core.nerv.quantize import Grid, _fake_quantized
+from rinr_core.numerics import float32_exact
 
 
+@functools.lru_cache(maxsize=32)
 def _blur_matrix(length: int, size: int, sigma: float, device: torch.device) -> torch.Tensor:
-    """``[length - size + 1, length]`` matrix applying a normalized Gaussian window (valid area)."""
+    """``[length - size + 1, length]`` matrix applying a normalized Gaussian window (valid area).
+
+    Cached per size and device: the SSIM of every training step reuses it (read-only).
+    """
     x = torch.arange(size, dtype=torch.float32, device=device) - (size - 1) / 2
     g = torch.exp(-(x**2) / (2 * sigma**2))
     g = g / g.sum()
@@ -84,10 +90,10 @@ def _run_epochs(model: Nerv, times: torch.Tensor, targets: torch.Tensor, trainin
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=training.betas)
     step = 0
     for _ in range(epochs):
-        order = torch.randperm(n, generator=generator)
+        order = torch.randperm(n, generator=generator).to(times.device)  # one copy per epoch
         losses = []
         for i in range(0, n, training.batch_size):
-            pick = order[i : i + training.batch_size].to(times.device)
+            pick = order[i : i + training.batch_size]
             for group in optimizer.param_groups:
                 group["lr"] = lr * lr_factor("cosine", step, total, warmup_steps)
             if quant is None:
@@ -98,12 +104,13 @@ def _run_epochs(model: Nerv, times: torch.Tensor, targets: torch.Tensor, trainin
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            losses.append(float(loss.detach()))
+            losses.append(loss.detach())  # stays on the device: one sync per epoch, not per step
             step += 1
-        history.append(float(np.mean(losses)))
+        history.append(float(torch.stack(losses).mean()))
     return step
 
 
+@float32_exact
 def fit_nerv(model: Nerv, images: torch.Tensor | np.ndarray, times: torch.Tensor, training: NervTraining, *,
              grid: Grid | None = None, seed: int = 0, warmup: bool = True) -> NervFitReport:
     """Fit ``model`` (in place) so that ``model(times[i])`` renders ``images[i]``.
@@ -145,7 +152,8 @@ def fit_nerv(model: Nerv, images: torch.Tensor | np.ndarray, times: torch.Tensor
         for i in range(0, times.shape[0], 8):
             pred = model(times[i : i + 8]) if params is None else functional_call(model, params, (times[i : i + 8],))
             mse.append(((pred - targets[i : i + 8]) ** 2).mean(dim=(1, 2, 3)))
-            loss.append(float(nerv_loss(pred, targets[i : i + 8], training)) * pred.shape[0])
+            loss.append(nerv_loss(pred, targets[i : i + 8], training) * pred.shape[0])
         psnr = float((-10 * torch.log10(torch.cat(mse).clamp_min(1e-12))).mean())
-    return NervFitReport(steps=steps, seconds=time.perf_counter() - start, loss=sum(loss) / times.shape[0],
+        mean_loss = float(torch.stack(loss).sum()) / times.shape[0]
+    return NervFitReport(steps=steps, seconds=time.perf_counter() - start, loss=mean_loss,
                          psnr=psnr, history=history)

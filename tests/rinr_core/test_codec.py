@@ -37,7 +37,7 @@ def test_every_mode_stores_its_inrs_and_reports_quality_of_the_stored_bytes(fram
     assert [i.bits for i in parsed.inrs] == bits
     assert METRIC_KEYS <= set(result.metrics)
     assert result.metrics["bytes"] == len(result.payload)
-    decoded = decode(result.payload)
+    decoded = decode(result.payload, "cpu")
     assert decoded.dtype == np.uint8 and decoded.shape == frame.image.shape
     measured = frame_psnrs(frame.image, decoded, frame.box)
     for key, value in measured.items():
