@@ -71,7 +71,8 @@ class CodecSettings:
     object_steps, object_lr
         Step budget and learning rate of object INRs alone (override ``steps``/``lr`` for them).
     max_side
-        Resize each frame so its longer side is at most this many pixels before encoding.
+        Resize each frame so its longer side is at most this many pixels before encoding
+        (``None`` or ``0``: keep its size).
     background_bits, object_bits
         Bit widths of the stored background / object weights (QRE; others use ``float_bits``).
     target_psnr
@@ -106,8 +107,11 @@ class CodecSettings:
         self.mode = self.mode.lower()
         if self.mode not in MODES:
             raise ConfigError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if self.max_side == 0:
+            self.max_side = None  # 0 keeps the size, as the runtime's max-side = 0 does
         if self.max_side is not None and self.max_side < 8:
-            raise ConfigError(f"max_side must be at least 8 pixels, got {self.max_side}")
+            raise ConfigError(f"max_side must be 0 (keep the size) or at least 8 pixels, "
+                              f"got {self.max_side}")
         get_preset(self.preset)
 
     def resolve(self) -> Preset:

@@ -26,7 +26,7 @@ from PIL import Image
 
 from rinr_core.errors import BadFrameError, ConfigError, DatasetError
 from rinr_core.frames import Box, Frame, SkippedFrame
-from rinr_core.images import encode_image, load_image, resize_frame
+from rinr_core.images import camera_jpeg, encode_image, load_image, resize_frame
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 OTB_GROUNDTRUTH = "groundtruth_rect.txt"
@@ -81,9 +81,12 @@ def load_sequence(
     stride
         Take every ``stride``-th frame of the sequence, starting with the first.
     keep_jpeg
-        Store JPEG bytes matching ``frame.image`` in ``frame.meta["jpeg"]``: the original file
-        bytes when the file is a JPEG loaded at full size, else a quality-95 re-encode
-        (``meta["jpeg_is_original"]`` says which).
+        Store the JPEG the camera would send for ``frame.image`` in ``frame.meta["jpeg"]``:
+        the original file bytes when the file is a JPEG loaded at full size, else a re-encode
+        at the source's own quality (its quantization tables and chroma subsampling;
+        :func:`~rinr_core.images.camera_jpeg`). ``meta["jpeg_source"]`` says which
+        (``original``, ``source-tables`` or ``quality-75`` for a non-JPEG source), and
+        ``meta["jpeg_is_original"]`` whether the bytes are the file's.
 
     Returns
     -------
@@ -126,8 +129,11 @@ def iter_sequence(
         raise ConfigError(f"stride must be at least 1, got {stride}")
     if limit is not None and limit < 0:
         raise ConfigError(f"limit must be >= 0 or None, got {limit}")
+    if max_side == 0:
+        max_side = None  # 0 keeps the size, as everywhere in rinr
     if max_side is not None and max_side < 2:
-        raise ConfigError(f"max_side must be at least 2 pixels or None, got {max_side}")
+        raise ConfigError(f"max_side must be 0 or None (keep the size) or at least 2 pixels, "
+                          f"got {max_side}")
     taken = 0
     for item in _list_items(Path(path))[::stride]:
         if limit is not None and taken >= limit:
@@ -282,9 +288,12 @@ def _read_item(item: _Item, *, max_side: int | None, keep_jpeg: bool) -> Frame |
             frame = resize_frame(frame, max_side)
     except BadFrameError as exc:
         return SkippedFrame(name, f"{item.image_path}: {exc}")
-    if keep_jpeg:
+    if keep_jpeg:  # what the camera would send: its file, or a re-encode at its own quality
         original = frame.width == width and data.startswith(_JPEG_MAGIC)
-        frame.meta["jpeg"] = data if original else encode_image(frame.image, "JPEG", 95)
+        if original:
+            frame.meta["jpeg"], frame.meta["jpeg_source"] = data, "original"
+        else:
+            frame.meta["jpeg"], frame.meta["jpeg_source"] = camera_jpeg(data, frame.image)
         frame.meta["jpeg_is_original"] = original
     return frame
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import cast
 
 import numpy as np
-from PIL import Image, ImageOps, features
+from PIL import Image, ImageOps, JpegImagePlugin, features
 
 from rinr_core.errors import BadFrameError, ConfigError, UnreadableImageError
 from rinr_core.frames import Box, Frame
@@ -146,3 +146,35 @@ def encode_image(image: np.ndarray, fmt: str = "JPEG", quality: int = 95) -> byt
     options = {} if fmt == "PNG" else {"quality": int(quality)}
     Image.fromarray(arr).save(buffer, format=fmt, **options)
     return buffer.getvalue()
+
+
+CAMERA_FALLBACK_QUALITY = 75
+"""JPEG quality of a camera frame whose source is no JPEG (nothing to copy its tables from)."""
+
+
+def camera_jpeg(source: bytes, image: np.ndarray) -> tuple[bytes, str]:
+    """The JPEG the camera would send for ``image``, a resized version of the file ``source``.
+
+    A JPEG source is re-encoded with its own quantization tables and chroma subsampling (its
+    quality, whatever encoder made it), never at a fixed high quality; any other source at
+    :data:`CAMERA_FALLBACK_QUALITY`. Returns the bytes and how they were made:
+    ``"source-tables"`` or ``"quality-75"``.
+    """
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
+        raise BadFrameError(f"camera_jpeg needs a uint8 HxWx3 array, got {arr.dtype} {arr.shape}")
+    try:
+        with Image.open(io.BytesIO(source)) as src:
+            tables = getattr(src, "quantization", None) if src.format == "JPEG" else None
+            sampling = JpegImagePlugin.get_sampling(src) if tables else -1
+    except (OSError, ValueError) as exc:
+        raise UnreadableImageError(f"cannot read the source image: {exc}") from exc
+    buffer = io.BytesIO()
+    if tables:
+        options: dict = {"qtables": tables}
+        if sampling in (0, 1, 2):
+            options["subsampling"] = sampling
+        Image.fromarray(arr).save(buffer, format="JPEG", **options)
+        return buffer.getvalue(), "source-tables"
+    Image.fromarray(arr).save(buffer, format="JPEG", quality=CAMERA_FALLBACK_QUALITY)
+    return buffer.getvalue(), f"quality-{CAMERA_FALLBACK_QUALITY}"

@@ -102,3 +102,10 @@ def test_paper_central_result_on_a_real_frame(seq_dir):
     assert m["qre"]["bytes"] <= m["bs"]["bytes"]
     assert m["qre"]["psnr_object"] > m["bs"]["psnr_object"] + 6
     assert m["re"]["psnr_object"] > m["de"]["psnr_object"] + 2
+
+
+def test_max_side_zero_keeps_the_frame_size() -> None:
+    # the runtime's max-side = 0 means "keep the size"; the codec and the loaders agree
+    assert CodecSettings(max_side=0).max_side is None
+    with pytest.raises(ConfigError, match="0 \\(keep the size\\)"):
+        CodecSettings(max_side=4)

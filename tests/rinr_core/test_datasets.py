@@ -205,6 +205,29 @@ def test_keep_jpeg_stores_original_bytes_and_path(tmp_path: Path) -> None:
     assert "jpeg" not in plain.frames[0].meta and "path" in plain.frames[0].meta
 
 
+def test_a_resized_frame_is_re_encoded_at_the_sources_own_quality(tmp_path: Path) -> None:
+    # Prepare: a camera that wrote quality-40 JPEGs
+    from io import BytesIO
+
+    from PIL import Image
+
+    image = np.random.default_rng(0).integers(0, 255, (60, 80, 3), dtype=np.uint8)
+    (tmp_path / "img").mkdir()
+    Image.fromarray(image).save(tmp_path / "img" / "0001.jpg", quality=40)
+    (tmp_path / "groundtruth_rect.txt").write_text("10,10,20,20\n")
+    source_tables = Image.open(tmp_path / "img" / "0001.jpg").quantization
+
+    # Execute
+    frame = load_sequence(tmp_path, keep_jpeg=True, max_side=40).frames[0]
+
+    # Assert: the relay baseline is the camera's quality, not a quality-95 re-encode
+    relayed = Image.open(BytesIO(frame.meta["jpeg"]))
+    assert frame.meta["jpeg_source"] == "source-tables"
+    assert relayed.quantization == source_tables and relayed.size == (40, 30)
+    q95 = len(encode_image(frame.image, "JPEG", 95))
+    assert len(frame.meta["jpeg"]) < q95
+
+
 def test_iter_sequence_is_lazy(tmp_path: Path) -> None:
     # Prepare
     folder = _otb_folder(tmp_path, ["1,1,5,5"] * 3, 3)
