@@ -4,8 +4,10 @@ Handlers (message type -> handler):
 
 - ``query.collect``: upload the node's new frames (JPEG + box + class).
 - ``query.broadcast``: store the delivered INRs (or relayed JPEGs) that are intact.
-- ``train``: decode everything held, fine-tune YOLOv8, evaluate on held-out original JPEGs;
-  return metrics (and weights when the fog asks for them: FedAvg).
+- ``train``: decode everything held, fine-tune YOLOv8 (from the fog's global model when it
+  sends one; with FedProx's ``proximal-mu`` in the ``"round"`` config, with the proximal
+  term), evaluate on held-out original JPEGs; return metrics (and weights when the fog asks
+  for them: a federated ``aggregation``).
 - ``evaluate``: evaluate the fog's global weights on the held-out original JPEGs.
 
 Every reply carries the node's report (``"node"``: its key and the frames it holds), which is
@@ -82,10 +84,12 @@ def train(msg: Message, context: Context) -> Message:
     server_round = _round(msg)
     records = msg.content.array_records
     init = record_to_weights(records["weights"]) if "weights" in records else None
-    metrics, weights = node.train(server_round, init)
+    settings = read_round(msg.content)
+    mu = float(settings.get("proximal-mu", 0.0))  # sent by Flower's FedProx
+    metrics, weights = node.train(server_round, init, proximal_mu=mu)
     content = RecordDict({"metrics": metrics_to_record(metrics),
                           "node": node.report(server_round).to_record()})
-    if weights is not None and bool(read_round(msg.content).get("return-weights", False)):
+    if weights is not None and bool(settings.get("return-weights", False)):
         content["weights"] = weights_to_record(weights)
     return Message(content, reply_to=msg)
 

@@ -188,21 +188,26 @@ class EdgeNode:
 
     # --- train and evaluate ------------------------------------------------------------------
 
-    def train(self, server_round: int, init_weights: list[np.ndarray] | None
+    def train(self, server_round: int, init_weights: list[np.ndarray] | None,
+              proximal_mu: float = 0.0
               ) -> tuple[dict[str, float | int], list[np.ndarray] | None]:
         """Fine-tune YOLOv8 on own + received frames; metrics on the held-out original JPEGs.
 
-        Starts from ``init_weights`` (FedAvg) when given, else from the node's own model of
-        the previous round, else from the model YAML. Returns the metrics and the new weights
-        (``None`` when there was nothing to train on).
+        Starts from ``init_weights`` (the fog's global model) when given, else from the node's
+        own model of the previous round, else from the model YAML. With ``proximal_mu > 0``
+        (FedProx) and a global model, the loss gets ``proximal_mu/2 ||w - w_global||^2``; the
+        metrics say which mu was applied (``proximal_mu``). Returns the metrics and the new
+        weights (``None`` when there was nothing to train on).
         """
         from rinr_runtime import detector
 
         decoded = self.decode_received()
         train = self._own(server_round, held_out=False) + decoded.frames
         val = self._own(server_round, held_out=True)
+        mu = proximal_mu if init_weights is not None else 0.0  # no global model: nothing to pull to
         counts = {"num_own": len(train) - len(decoded.frames), "num_received": len(decoded.frames),
-                  "num_broken": len(decoded.broken), "decode_seconds": decoded.seconds}
+                  "num_broken": len(decoded.broken), "decode_seconds": decoded.seconds,
+                  "proximal_mu": mu}
         if not train or not val:
             log(INFO, "[rinr] %s round %d: %d train / %d val frames; not training", self.key,
                 server_round, len(train), len(val))
@@ -211,7 +216,7 @@ class EdgeNode:
                                        list(self.config.class_names))
         start = init_weights if init_weights is not None else self.store.load_weights()
         outcome = detector.train(data_yaml, yolo_settings(self.config), init_weights=start,
-                             workdir=self.store.yolo_dir)
+                                 workdir=self.store.yolo_dir, proximal_mu=mu)
         self.store.save_weights(outcome.weights)
         metrics = {**counts, **outcome.metrics, "trained": 1}
         log(INFO, "[rinr] %s round %d: trained on %d frames (%d received): mAP50 %.3f "

@@ -135,6 +135,12 @@ def compare(reports: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def unsuccessful(reports: dict[str, dict]) -> dict[str, str]:
+    """``{codec: status}`` of the runs whose report does not say ``completed``."""
+    return {codec: str(report["summary"]["status"]) for codec, report in reports.items()
+            if report["summary"]["status"] != "completed"}
+
+
 def _interrupt(signum: int, frame: object) -> None:
     """Turn SIGTERM into KeyboardInterrupt so the SuperLink is stopped on the way out."""
     raise KeyboardInterrupt
@@ -186,7 +192,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n=== codecs compared\n{compare(loaded)}")
     print(f"\n[demo] done in {time.monotonic() - start:.0f} s; reports: "
           + ", ".join(str(p.parent) for p in reports.values()))
-    return 0
+    failed = unsuccessful(loaded)
+    for codec, status in failed.items():
+        print(f"[demo] the {codec} run ended {status}: see the errors listed above and in "
+              f"{reports[codec]}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -7,6 +7,9 @@ reply with ``ErrorCode.CLIENT_APP_RAISED_EXCEPTION``, as in the simulation engin
 :attr:`LocalGrid.offline` are not listed and get nothing; nodes in :attr:`LocalGrid.silent`
 are listed but never reply (a missing reply). Every message sent and received is kept in
 :attr:`LocalGrid.sent` / :attr:`LocalGrid.received`.
+
+It stands in for the SuperLink, so it needs three of Flower's private pieces (the task
+identity, message ids, the ``Run`` record); they come from :mod:`rinr_runtime.flower_compat`.
 """
 
 from __future__ import annotations
@@ -17,17 +20,25 @@ from uuid import uuid4
 
 from flwr.app import Context, Error, Message, RecordDict
 from flwr.clientapp import ClientApp
-from flwr.common.constant import ErrorCode
 from flwr.serverapp import Grid
-from flwr.supercore.run import Run
-from flwr.supercore.task_identity import TaskIdentity
+
+from rinr_runtime import flower_compat
+from rinr_runtime.flower_compat import (
+    CLIENT_APP_RAISED_EXCEPTION,
+    Run,
+    assign_message_id,
+    empty_run,
+)
 
 Hook = Callable[[Message, Context], None]
 
 
 def set_task_identity(run_id: int = 1) -> None:
-    """Let instruction ``Message`` s be created outside a running ServerApp (tests)."""
-    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = run_id, 0, 1
+    """Let instruction ``Message`` s be created outside a running ServerApp (tests).
+
+    See :func:`rinr_runtime.flower_compat.set_task_identity`.
+    """
+    flower_compat.set_task_identity(run_id)
 
 
 class LocalGrid(Grid):
@@ -49,7 +60,7 @@ class LocalGrid(Grid):
     def __init__(self, client_app: ClientApp, num_nodes: int, run_config: dict | None = None,
                  *, run_id: int = 1, before: Hook | None = None) -> None:
         self._app = client_app
-        self._run = Run.create_empty(run_id=run_id)
+        self._run = empty_run(run_id)
         self.before = before
         self.contexts = {
             100 + i: Context(run_id=run_id, node_id=100 + i,
@@ -87,7 +98,7 @@ class LocalGrid(Grid):
         ids = []
         for msg in messages:
             message_id = str(uuid4())
-            msg.metadata.__dict__["_message_id"] = message_id
+            assign_message_id(msg, message_id)
             self.sent.append(msg)
             ids.append(message_id)
             node_id = msg.metadata.dst_node_id
@@ -100,7 +111,7 @@ class LocalGrid(Grid):
                 reply = self._app(msg, context)
             except Exception as exc:  # mirrors the simulation engine's error reply
                 reason = f"{type(exc)}:<'{exc}'>\n{traceback.format_exc()}"
-                reply = Message(Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=reason),
+                reply = Message(Error(code=CLIENT_APP_RAISED_EXCEPTION, reason=reason),
                                 reply_to=msg)
             self._replies[message_id] = reply
         return ids

@@ -9,11 +9,17 @@ message would have cost with the original JPEGs in place of the payloads (the JP
 every other message costs the same under both designs.
 
 :class:`RunReport` gathers the ledger, per-round events (frames collected, refused, encoded,
-delivered; train/evaluate metrics; errors and missing replies) and the catalog's frames, and
-writes ``report.json``, ``report.md`` and ``report.png`` to the run folder. It also keeps
-where YOLOv8 trained and why: the placement model's advice and the inputs measured in the run
-(:meth:`RunReport.set_placement`), so a report can be checked against the model
-(:func:`report_plan_inputs`).
+delivered; train/evaluate metrics and their aggregates; errors and missing replies) and the
+catalog's frames, and writes ``report.json``, ``report.md`` and ``report.png`` to the run
+folder. It also keeps where YOLOv8 trained and why: the placement model's advice and the
+inputs measured in the run (:meth:`RunReport.set_placement`), so a report can be checked
+against the model (:func:`report_plan_inputs`).
+
+The run's ``status`` (:data:`STATUSES`): ``running`` until the end, then ``completed`` when
+every round ran and every node answered every phase readably, ``completed_with_errors`` when
+every round ran but some phase lost a reply or got an error reply or an unreadable one (the
+``errors`` of the summary say which: round, phase, node, reason), and ``failed`` when the
+ServerApp stopped on an exception (a fog-side error).
 """
 
 from __future__ import annotations
@@ -32,6 +38,11 @@ from rinr_runtime.records import message_wire_bytes, payload_bytes
 
 PHASES = ("collect", "broadcast", "train", "evaluate")
 DIRECTIONS = ("down", "up")
+COMPLETED = "completed"
+COMPLETED_WITH_ERRORS = "completed_with_errors"
+FAILED = "failed"
+STATUSES = ("running", COMPLETED, COMPLETED_WITH_ERRORS, FAILED)
+"""Every ``status`` a report can have (see the module docstring)."""
 
 
 @dataclass
@@ -96,6 +107,7 @@ class RoundRecord:
     broken: list[dict] = field(default_factory=list)
     train: dict[str, dict] = field(default_factory=dict)
     evaluate: dict[str, dict] = field(default_factory=dict)
+    aggregate: dict[str, dict] = field(default_factory=dict)  # Flower's means: train/evaluate
     errors: list[dict] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -139,8 +151,22 @@ class RunReport:
         }
 
     def error(self, server_round: int, phase: str, node: str, reason: str) -> None:
-        """An error reply or a missing reply of ``node`` in ``phase``."""
+        """An error reply, a missing reply or an unreadable reply of ``node`` in ``phase``."""
         self.round(server_round).errors.append({"phase": phase, "node": node, "reason": reason})
+
+    def errors(self) -> list[dict]:
+        """Every error of the run: ``{"round", "phase", "node", "reason"}``, in round order."""
+        return [{"round": r.round, **e} for _, r in sorted(self.rounds.items()) for e in r.errors]
+
+    def complete(self) -> str:
+        """Set and return the status of a run whose rounds all ran (see the module docstring)."""
+        self.status = COMPLETED_WITH_ERRORS if self.errors() else COMPLETED
+        return self.status
+
+    def fail(self) -> str:
+        """Set and return the status of a run that stopped on an exception."""
+        self.status = FAILED
+        return self.status
 
     # --- summary -------------------------------------------------------------------------------
 
@@ -191,7 +217,7 @@ class RunReport:
             "rejected": [x for r in self.rounds.values() for x in r.rejected],
             "map": self._map_table("train"),
             "global_map": self._map_table("evaluate"),
-            "errors": [{"round": r.round, **e} for r in self.rounds.values() for e in r.errors],
+            "errors": self.errors(),
         }
 
     def _map_table(self, phase: str) -> dict[str, dict[str, dict[str, float]]]:
@@ -199,7 +225,7 @@ class RunReport:
         table: dict[str, dict[str, dict[str, float]]] = defaultdict(dict)
         for r in self.rounds.values():
             for node, metrics in getattr(r, phase).items():
-                if "map50" in metrics:
+                if "map50" in metrics and "map50_95" in metrics:
                     table[node][str(r.round)] = {
                         "map50": round(float(metrics["map50"]), 4),
                         "map50_95": round(float(metrics["map50_95"]), 4),

@@ -6,6 +6,12 @@ skips error replies and missing replies, and hands the good replies to ``aggrega
 round goes on with the nodes that answered; a node that failed catches up in a later round.
 The report (``report.json``, ``report.md``, ``report.png``) is written to ``run-dir`` at the
 end, also when the run fails, and its path is left in ``context.state["report"]``.
+
+The run ends ``completed`` only when every node answered every phase readably;
+``completed_with_errors`` when some reply was lost, an error or unreadable (the report lists
+each: round, phase, node, reason); ``failed`` when the fog itself raised (the exception
+propagates, so Flower marks the run failed too). The last log line says which, in a form
+``deploy/run.sh`` reads: ``[rinr] run status: <status>``.
 """
 
 from __future__ import annotations
@@ -16,12 +22,12 @@ from logging import INFO, WARNING
 from pathlib import Path
 
 from flwr.app import ConfigRecord, Context, Message
-from flwr.common.logger import log
+from flwr.common import log
 from flwr.serverapp import Grid, ServerApp
 
 from fog.encode_cache import EncodeCache
 from fog.encoder import FogEncoder
-from fog.report import RunReport, format_summary
+from fog.report import COMPLETED, RunReport, format_summary
 from fog.strategy import RinrStrategy
 from rinr_core.errors import RinrError
 from rinr_runtime.config import DEFAULTS, RuntimeConfig, default_run_dir, resolve_path
@@ -43,15 +49,18 @@ def main(grid: Grid, context: Context) -> None:
         wait_for_nodes(grid, config.min_nodes, config.node_wait_s)
         for server_round in range(1, config.num_server_rounds + 1):
             run_round(grid, strategy, server_round)
-        report.status = "completed"
+        report.complete()
     except BaseException:
-        report.status = "failed"
+        report.fail()
         raise
     finally:
         report.finished = time.time()
         paths = report.write()
         context.state["report"] = ConfigRecord({k: str(p) for k, p in paths.items()})
         log(INFO, "[rinr] report written to %s\n%s", paths["json"], format_summary(report.to_dict()))
+        log(INFO if report.status == COMPLETED else WARNING,
+            "[rinr] run status: %s (%d error(s) and missing replies; see %s)", report.status,
+            len(report.errors()), paths["json"])
 
 
 def wait_for_nodes(grid: Grid, min_nodes: int, timeout: float, settle: float = 1.0) -> list[int]:

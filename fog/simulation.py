@@ -1,33 +1,97 @@
 """Run the app as an in-process Flower simulation (Ray), with a real ``run_config``.
 
-``flwr.simulation.run_simulation`` gives both apps an empty ``run_config``. This module goes
-one level lower (Flower 1.41's ``_run_simulation``, a private function) so the ServerApp and
-every ClientApp see the same ``run_config``: ``[tool.flwr.app.config]`` of the project's
-``pyproject.toml`` merged with ``overrides``, exactly as ``flwr run . --run-config`` does.
-Used by the end-to-end test and as the fallback of ``make demo``; ``flwr run .`` is the
-normal way to run the app.
+This uses Flower's public ``flwr.simulation.run_simulation`` (deprecated in favour of
+``flwr run``, but public in 1.41 and 1.42), which gives both apps an empty ``run_config``. So
+that the ServerApp and every ClientApp see the same ``run_config`` as under
+``flwr run . --run-config`` (``[tool.flwr.app.config]`` of the project's ``pyproject.toml``
+merged with ``overrides``), both apps are wrapped: each call gets its Flower ``Context`` with
+that ``run_config``. The apps are the components ``pyproject.toml`` names
+(``[tool.flwr.app.components]``), imported by name as ``flwr run`` does, so this fog module
+does not import the edge package. Used by the end-to-end tests and as the fallback of
+``make demo``; ``flwr run .`` is the normal way to run the app.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from importlib import import_module
 from pathlib import Path
 
-from flwr.app import Context, RecordDict
-from flwr.common.config import get_fused_config_from_dir
-from flwr.common.constant import RUN_ID_NUM_BYTES, SUPERLINK_NODE_ID, TASK_ID_NUM_BYTES
-from flwr.server.superlink.linkstate.utils import generate_rand_int_from_bytes
-from flwr.simulation.run_simulation import _run_simulation
-from flwr.supercore.constant import NOOP_FEDERATION_ID
-from flwr.supercore.run import Run
-from flwr.supercore.task_identity import TaskIdentity
-from flwr.supercore.telemetry import EventType
+from flwr.app import Context, Message
+from flwr.clientapp import ClientApp
+from flwr.serverapp import Grid, ServerApp
+from flwr.simulation import run_simulation
+
+from rinr_core.errors import ConfigError
+from rinr_core.toml import tomllib
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+RunConfig = dict[str, bool | int | float | str]
 
 
 def backend_config(num_cpus: float = 1.0, num_gpus: float = 0.0) -> dict:
     """Ray resources per virtual node (``num_gpus > 0`` lets the nodes see the GPU)."""
     return {"client_resources": {"num_cpus": num_cpus, "num_gpus": num_gpus}}
+
+
+def _flwr_app(app_dir: Path) -> dict:
+    """The ``[tool.flwr.app]`` table of ``app_dir/pyproject.toml``."""
+    path = Path(app_dir) / "pyproject.toml"
+    try:
+        return tomllib.loads(path.read_text())["tool"]["flwr"]["app"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path} has no readable [tool.flwr.app] table ({exc}); run from "
+                          "the project folder or pass app_dir") from exc
+
+
+def fused_run_config(app_dir: Path, overrides: dict | None = None) -> RunConfig:
+    """``[tool.flwr.app.config]`` of ``app_dir`` with ``overrides`` applied, as ``flwr run`` does.
+
+    Raises
+    ------
+    ConfigError
+        An override key is not in ``[tool.flwr.app.config]`` (a ``ValueError``).
+    """
+    defaults = dict(_flwr_app(app_dir).get("config", {}))
+    unknown = sorted(set(overrides or {}) - set(defaults))
+    if unknown:
+        raise ConfigError(f"run_config overrides {unknown} are not keys of "
+                          "[tool.flwr.app.config] in pyproject.toml; check their spelling")
+    return {**defaults, **dict(overrides or {})}
+
+
+def load_component(reference: str) -> object:
+    """The object a ``"module:attribute"`` reference names (``[tool.flwr.app.components]``)."""
+    module, _, attribute = reference.partition(":")
+    return getattr(import_module(module), attribute)
+
+
+class ConfiguredClientApp(ClientApp):
+    """``app`` with ``run_config`` in every node's context (``run_simulation`` gives none)."""
+
+    def __init__(self, app: ClientApp, run_config: RunConfig) -> None:
+        super().__init__()
+        self.app = app
+        self.run_config = dict(run_config)
+
+    def __call__(self, message: Message, context: Context) -> Message:
+        """Run ``app`` on ``message`` with the run's ``run_config``."""
+        return self.app(message, dataclasses.replace(context, run_config=dict(self.run_config)))
+
+
+def configured_server_app(app: ServerApp, run_config: RunConfig, contexts: list[Context]
+                          ) -> ServerApp:
+    """``app`` with ``run_config`` in its context; that context is appended to ``contexts``."""
+    wrapper = ServerApp()
+
+    @wrapper.main()
+    def main(grid: Grid, context: Context) -> None:
+        configured = dataclasses.replace(context, run_config=dict(run_config))
+        contexts.append(configured)
+        app(grid=grid, context=configured)
+
+    return wrapper
 
 
 def run_inprocess(overrides: dict | None = None, *, num_nodes: int = 3,
@@ -39,33 +103,21 @@ def run_inprocess(overrides: dict | None = None, *, num_nodes: int = 3,
     Raises
     ------
     ValueError
-        An override key is not in ``[tool.flwr.app.config]``.
-    RuntimeError
-        The ServerApp failed (Flower re-raises its exception).
+        An override key is not in ``[tool.flwr.app.config]`` (:class:`ConfigError`).
+    Exception
+        The ServerApp failed: Flower re-raises its exception.
     """
-    from edge.client_app import app as client_app
-    from fog.server_app import app as server_app
-
-    overrides = dict(overrides or {})
-    run_config = get_fused_config_from_dir(Path(app_dir), overrides)
-    run = Run.create_empty(run_id=generate_rand_int_from_bytes(RUN_ID_NUM_BYTES))
-    run.override_config = overrides
-    run.primary_task_id = generate_rand_int_from_bytes(TASK_ID_NUM_BYTES)
-    run.federation_id = NOOP_FEDERATION_ID
-    TaskIdentity.task_id = 1
-    TaskIdentity.run_id = run.run_id
-    TaskIdentity.node_id = SUPERLINK_NODE_ID
-    context = Context(run_id=run.run_id, node_id=0, node_config={}, state=RecordDict(),
-                      run_config=run_config)
-    result = _run_simulation(
-        num_supernodes=num_nodes,
-        exit_event=EventType.PYTHON_API_RUN_SIMULATION_LEAVE,
-        client_app=client_app,
-        server_app=server_app,
-        backend_config=backend_config(num_cpus, num_gpus),
-        server_app_context=context,
-        app_dir=str(app_dir),
-        run=run,
-        is_app=True,
-    )
-    return result.context
+    run_config = fused_run_config(app_dir, overrides)
+    components = _flwr_app(app_dir)["components"]
+    server_app = load_component(components["serverapp"])
+    client_app = load_component(components["clientapp"])
+    if not isinstance(server_app, ServerApp) or not isinstance(client_app, ClientApp):
+        raise ConfigError(f"[tool.flwr.app.components] of {app_dir}/pyproject.toml must name "
+                          "a ServerApp and a ClientApp")
+    contexts: list[Context] = []
+    run_simulation(server_app=configured_server_app(server_app, run_config, contexts),
+                   client_app=ConfiguredClientApp(client_app, run_config),
+                   num_supernodes=num_nodes, backend_config=backend_config(num_cpus, num_gpus))
+    if not contexts:
+        raise ConfigError("the simulation ended before the ServerApp started; see Flower's log")
+    return contexts[0]

@@ -1,12 +1,14 @@
-"""The fog's round logic: a small strategy with configure/aggregate hooks for each phase.
+"""The fog's round logic: a strategy with configure/aggregate hooks for each phase.
 
 One round: **collect** (every node replies with its new frames) -> **encode** (checked,
 batched, cached) -> **broadcast** (each node gets exactly the frames it lacks: one item per
 frame, or with a video codec per node's stream the updates it lacks or the whole stream,
-see :mod:`fog.streams`) -> **train**
-(edges fine-tune YOLOv8; FedAvg averages their weights) -> **evaluate** (the global model on
-every node's held-out frames, when there is one). With ``placement = fog`` the fog trains on
-the collected JPEGs itself and only the weights travel (evaluate phase); nothing is broadcast.
+see :mod:`fog.streams`) -> **train** (edges fine-tune YOLOv8; with a federated
+``aggregation`` Flower's strategy of that name aggregates their weights, see
+:mod:`fog.aggregation`) -> **evaluate** (the global model on every node's held-out frames,
+when there is one; Flower's strategy averages the metrics). Collect and broadcast are the
+runtime's own phases. With ``placement = fog`` the fog trains on the collected JPEGs itself
+and only the weights travel (evaluate phase); nothing is broadcast.
 
 Placement: right after the first collect that brings frames (round 1 normally), before
 anything is encoded or broadcast, the strategy feeds the sizes measured in this run (mean
@@ -21,22 +23,40 @@ trusts what a node reports holding in every reply (its store on disk) over what 
 A node that missed a round, or restarted, therefore gets exactly what it lacks when it comes
 back, and no frame is sent to a node twice. The strategy moves no messages itself:
 :mod:`fog.server_app` sends what ``configure_*`` returns and passes the good replies to
-``aggregate_*``; any reply that cannot be read is reported and skipped.
+``aggregate_*``.
+
+Whose fault: every ``aggregate_*`` hook first reads each reply (:mod:`fog.replies`); a reply
+that cannot be read is reported as that node's error and skipped. What the fog does with the
+replies it read is not guarded: a fog-side exception propagates and fails the run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from logging import INFO
+from logging import INFO, WARNING
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from flwr.app import Message, RecordDict
-from flwr.common.logger import log
+from flwr.common import log
 
+from fog.aggregation import Aggregator, Layout, Result, layout_of
 from fog.encoder import EncodedFrame, EncodeOutcome, FogEncoder
 from fog.placement import detector_size, measured_plan_inputs
+from fog.replies import (
+    CollectReply,
+    EvaluateReply,
+    TrainReply,
+    UnreadableReply,
+    read,
+    read_broadcast,
+    read_collect,
+    read_evaluate,
+    read_train,
+    reply_key,
+)
 from fog.report import RunReport
 from rinr_core.errors import RinrError
 from rinr_runtime.config import AUTO, RuntimeConfig, yolo_settings
@@ -51,13 +71,13 @@ from rinr_runtime.records import (
     NodeReport,
     Upload,
     content_to_deliveries,
-    content_to_uploads,
     deliveries_to_content,
-    read_node_report,
     record_to_weights,
     round_record,
     weights_to_record,
 )
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -80,15 +100,6 @@ def ack_of(state: NodeState | None) -> Ack:
     return Ack(list(state.accepted), list(state.rejected), list(state.rejected.values()))
 
 
-def fedavg(results: list[tuple[list[np.ndarray], int]]) -> list[np.ndarray]:
-    """Average weight lists, each weighted by its number of training examples."""
-    total = sum(n for _, n in results)
-    return [
-        np.sum([w[i].astype(np.float64) * (n / total) for w, n in results], axis=0).astype(np.float32)
-        for i in range(len(results[0][0]))
-    ]
-
-
 class RinrStrategy:
     """State and hooks of the fog's rounds (see the module docstring)."""
 
@@ -101,7 +112,7 @@ class RinrStrategy:
         self.catalog: dict[str, EncodedFrame] = {}
         self.nodes: dict[str, NodeState] = {}
         self.keys: dict[int, str] = {}
-        self.global_weights: list[np.ndarray] | None = None
+        self.aggregator = Aggregator(config)
         self.placement = "edge" if config.placement == AUTO else config.placement
         self.advice: Recommendation | None = None
         self._sent: dict[str, list[tuple[tuple[str, ...], int]]] = {}  # node -> (frames, bytes)
@@ -114,8 +125,8 @@ class RinrStrategy:
 
     def identify(self, node_id: int, reply: Message) -> str:
         """Learn the node's key from a reply's ``"node"`` record; return its label."""
-        if not reply.has_error() and "node" in reply.content.config_records:
-            key = str(reply.content.config_records["node"]["key"])
+        key = reply_key(reply)
+        if key is not None:
             self.keys[node_id] = key
             state = self.nodes.setdefault(key, NodeState(key, node_id))
             state.node_id = node_id
@@ -126,19 +137,25 @@ class RinrStrategy:
         return self.nodes.get(key) if key is not None else None
 
     def _each(self, server_round: int, phase: str, replies: dict[int, Message],
-              handle: Callable[[NodeState, Message], None]) -> None:
-        """Run ``handle`` on every reply; a reply that cannot be read is reported, not fatal."""
+              reader: Callable[[RecordDict], T], apply: Callable[[NodeState, T], None]) -> None:
+        """Read every reply with ``reader``, then ``apply`` what was read (see the module docstring).
+
+        A reply that cannot be read is reported as its node's error and skipped; an exception
+        of ``apply`` (fog-side logic) propagates.
+        """
         for node_id, reply in sorted(replies.items()):
             label = self.identify(node_id, reply)
+            state = self._state(node_id)
             try:
-                state = self._state(node_id)
                 if state is None:
-                    raise KeyError("the reply has no 'node' record")
-                handle(state, reply)
-            except (KeyError, ValueError, TypeError, RinrError) as exc:
-                reason = f"unreadable {phase} reply: {type(exc).__name__}: {exc}"
-                log(INFO, "[rinr] round %d %s %s: %s", server_round, phase, label, reason)
-                self.report.error(server_round, phase, label, reason)
+                    raise UnreadableReply(f"unreadable {phase} reply: it has no 'node' record "
+                                          "naming the node")
+                parsed = read(phase, reply, reader)
+            except UnreadableReply as exc:
+                log(WARNING, "[rinr] round %d %s %s: %s", server_round, phase, label, exc)
+                self.report.error(server_round, phase, label, str(exc))
+                continue
+            apply(state, parsed)
 
     # --- collect ------------------------------------------------------------------------------
 
@@ -158,13 +175,11 @@ class RinrStrategy:
         new: list[tuple[str, Upload]] = []
         seen: set[str] = set()
 
-        def handle(state: NodeState, reply: Message) -> None:
-            node = read_node_report(reply.content)
-            uploads = content_to_uploads(reply.content)
-            state.held = set(node.held)
-            state.num_val = node.num_val
+        def apply(state: NodeState, reply: CollectReply) -> None:
+            state.held = set(reply.node.held)
+            state.num_val = reply.node.num_val
             count = 0
-            for upload in uploads:
+            for upload in reply.uploads:
                 fid = upload.frame_id
                 if fid in state.rejected or fid in state.accepted or fid in seen:
                     continue
@@ -177,7 +192,7 @@ class RinrStrategy:
             record.collected[state.key] = record.collected.get(state.key, 0) + count
             record.nodes.append(state.key)
 
-        self._each(server_round, "collect", replies, handle)
+        self._each(server_round, "collect", replies, read_collect, apply)
         return new
 
     # --- placement ----------------------------------------------------------------------------
@@ -288,8 +303,7 @@ class RinrStrategy:
         """Record what each node stored (a delivery counts once it is confirmed)."""
         record = self.report.round(server_round)
 
-        def handle(state: NodeState, reply: Message) -> None:
-            node: NodeReport = read_node_report(reply.content)
+        def apply(state: NodeState, node: NodeReport) -> None:
             sent = self._sent.get(state.key, [])
             stored = set(node.stored)
             state.held = set(node.held)
@@ -304,46 +318,53 @@ class RinrStrategy:
             state.resend |= {self.catalog[fid].stream for fid in node.broken
                              if fid in self.catalog and self.catalog[fid].stream}
 
-        self._each(server_round, "broadcast", replies, handle)
+        self._each(server_round, "broadcast", replies, read_broadcast, apply)
 
     # --- train ----------------------------------------------------------------------------------
 
     @property
     def federated(self) -> bool:
-        """Whether edge weights are averaged (FedAvg at the edges)."""
-        return self.config.aggregation == "fedavg"
+        """Whether the edges' weights are aggregated into one global model."""
+        return self.aggregator.federated
+
+    @property
+    def global_weights(self) -> list[np.ndarray] | None:
+        """The global model (``rinr_runtime.detector.get_weights`` order), if there is one."""
+        arrays = self.aggregator.global_arrays
+        return record_to_weights(arrays) if arrays is not None else None
+
+    @global_weights.setter
+    def global_weights(self, weights: list[np.ndarray] | None) -> None:
+        self.aggregator.global_arrays = weights_to_record(weights) if weights is not None else None
 
     def configure_train(self, server_round: int, node_ids: Iterable[int]) -> list[Message]:
-        """Ask every node to fine-tune (from the global weights with FedAvg)."""
-        weights = (weights_to_record(self.global_weights)
-                   if self.federated and self.global_weights is not None else None)
-        messages = []
-        for nid in node_ids:
-            content = RecordDict({"round": round_record(server_round,
-                                                        **{"return-weights": self.federated})})
-            if weights is not None:
-                content["weights"] = weights
-            messages.append(Message(content, dst_node_id=nid, message_type="train",
-                                    group_id=str(server_round)))
-        return messages
+        """Ask every node to fine-tune (from the global model, once a federation has one)."""
+        return self.aggregator.train_messages(server_round, node_ids)
 
     def aggregate_train(self, server_round: int, replies: dict[int, Message]) -> None:
-        """Keep each node's metrics; with FedAvg, average the returned weights."""
+        """Keep each node's metrics; aggregate the returned weights (federated runs).
+
+        Weights that do not have the layout of the global model (in round 1: of the first
+        node's weights) make the reply unreadable.
+        """
         record = self.report.round(server_round)
-        results: list[tuple[list[np.ndarray], int]] = []
+        results: list[Result] = []
+        expected: list[Layout | None] = [self.aggregator.layout()]
 
-        def handle(state: NodeState, reply: Message) -> None:
-            metrics = dict(reply.content.metric_records["metrics"])
-            record.train[state.key] = metrics
-            if self.federated and "weights" in reply.content.array_records:
-                count = int(metrics.get("num_train", 0))
-                if count > 0:
-                    results.append((record_to_weights(reply.content.array_records["weights"]),
-                                    count))
+        def reader(content: RecordDict) -> TrainReply:
+            return read_train(content, expected[0])
 
-        self._each(server_round, "train", replies, handle)
-        if results:
-            self.global_weights = fedavg(results)
+        def apply(state: NodeState, reply: TrainReply) -> None:
+            record.train[state.key] = reply.metrics
+            if self.federated and reply.weights is not None and reply.num_train > 0:
+                expected[0] = expected[0] or layout_of(reply.weights)
+                results.append(Result(state.node_id, reply.num_train, reply.metrics,
+                                      reply.weights))
+
+        self._each(server_round, "train", replies, reader, apply)
+        metrics = self.aggregator.aggregate_train(server_round, results)
+        if metrics is not None:
+            record.aggregate["train"] = metrics
 
     def train_at_fog(self, server_round: int) -> None:
         """Fine-tune YOLOv8 at the fog on every collected JPEG (``placement = fog``)."""
@@ -372,25 +393,24 @@ class RinrStrategy:
 
     def wants_evaluate(self) -> bool:
         """Whether there is a global model to evaluate on the edges."""
-        return self.config.train and self.global_weights is not None and (
+        return self.config.train and self.aggregator.global_arrays is not None and (
             self.federated or self.placement == "fog")
 
     def configure_evaluate(self, server_round: int, node_ids: Iterable[int]) -> list[Message]:
         """Send the global weights to every node for evaluation on its held-out frames."""
-        assert self.global_weights is not None
-        weights = weights_to_record(self.global_weights)
-        return [
-            Message(RecordDict({"round": round_record(server_round), "weights": weights}),
-                    dst_node_id=nid, message_type="evaluate", group_id=str(server_round))
-            for nid in node_ids
-        ]
+        return self.aggregator.evaluate_messages(server_round, node_ids)
 
     def aggregate_evaluate(self, server_round: int, replies: dict[int, Message]) -> None:
-        """Keep each node's metrics of the global model."""
+        """Keep each node's metrics of the global model, and their average (Flower's strategy)."""
         record = self.report.round(server_round)
+        results: list[Result] = []
 
-        def handle(state: NodeState, reply: Message) -> None:
-            record.evaluate[state.key] = dict(reply.content.metric_records["metrics"])
+        def apply(state: NodeState, reply: EvaluateReply) -> None:
+            record.evaluate[state.key] = reply.metrics
+            if reply.num_val > 0:
+                results.append(Result(state.node_id, reply.num_val, reply.metrics))
 
-        self._each(server_round, "evaluate", replies, handle)
-
+        self._each(server_round, "evaluate", replies, read_evaluate, apply)
+        metrics = self.aggregator.aggregate_evaluate(server_round, results)
+        if metrics is not None:
+            record.aggregate["evaluate"] = metrics

@@ -24,6 +24,7 @@ from rinr_core.codecs import (
     get_runtime_codec,
 )
 from rinr_core.errors import ConfigError, require
+from rinr_core.tables import markdown_table
 from rinr_runtime.planning import AGGREGATIONS, RUNTIME_PLACEMENTS
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -319,12 +320,11 @@ def default_run_dir(base: Path | None = None) -> Path:
 
 def config_table_markdown() -> str:
     """The README's configuration table: one row per key with its default and meaning."""
-    rows = ["| key | default | meaning |", "|---|---|---|"]
+    rows = []
     for key in KEYS:
         default = str(key.default).lower() if isinstance(key.default, bool) else repr(key.default)
-        default = default.replace("'", '"')
-        rows.append(f"| `{key.name}` | `{default}` | {key.help} |")
-    return "\n".join(rows) + "\n"
+        rows.append([f"`{key.name}`", "`{}`".format(default.replace("'", '"')), key.help])
+    return markdown_table(["key", "default", "meaning"], rows, align=["l", "l", "l"]) + "\n"
 
 
 # --- per-node settings (Deployment Engine) -------------------------------------------------------

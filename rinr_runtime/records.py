@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
-from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
 
 from rinr_core.errors import BadFrameError, PayloadError
+from rinr_runtime.flower_compat import nested_objects
 
 KIND_JPEG = "jpeg"
 KIND_RINR = "rinr"
@@ -59,7 +59,7 @@ def array_to_bytes(array: Array) -> bytes:
 
 def message_wire_bytes(message: Message) -> int:
     """Bytes of every distinct object of ``message`` as Flower 1.41 transfers them (deflated)."""
-    return sum(len(obj.deflate()) for obj in get_all_nested_objects(message).values())
+    return sum(len(obj.deflate()) for obj in nested_objects(message).values())
 
 
 def payload_bytes(message: Message) -> int:

@@ -109,12 +109,53 @@ def _train_args(data_yaml: Path, settings: TrainSettings, workdir: Path) -> dict
     return args
 
 
+def _proximal_trainer(base: type, mu: float) -> type:
+    """``base`` (Ultralytics' ``DetectionTrainer``) with FedProx's proximal term of weight ``mu``.
+
+    The objective becomes ``loss + mu/2 * ||w - w0||^2`` over the trainable parameters, ``w0``
+    their values when training starts (the global model). Ultralytics' detection loss is the
+    batch mean times the batch size, so before every optimizer step each parameter's gradient
+    gets ``mu * (w - w0)`` times the images it summed over (batch size x accumulated batches),
+    and times the AMP gradient scale when one is on. Built lazily: Ultralytics is imported late.
+    """
+    import torch
+
+    class ProximalTrainer(base):
+        """A detection trainer whose steps include the proximal term (see above)."""
+
+        proximal_mu = mu
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.proximal_start: list[tuple[torch.nn.Parameter, torch.Tensor]] = []
+            self.add_callback("on_train_start", ProximalTrainer.anchor)
+
+        @staticmethod
+        def anchor(trainer: ProximalTrainer) -> None:
+            """Keep ``w0``: the trainable parameters once the model is on its device."""
+            trainer.proximal_start = [(p, p.detach().clone()) for p in trainer.model.parameters()
+                               if p.requires_grad]
+
+        def optimizer_step(self) -> None:
+            """Add the proximal gradient, then take Ultralytics' step."""
+            scale = float(self.scaler.get_scale()) if self.scaler.is_enabled() else 1.0
+            factor = self.proximal_mu * self.batch_size * max(int(self.accumulate), 1) * scale
+            with torch.no_grad():
+                for param, start in self.proximal_start:
+                    if param.grad is not None:
+                        param.grad.add_(param.detach() - start, alpha=factor)
+            super().optimizer_step()
+
+    return ProximalTrainer
+
+
 def train(
     data_yaml: Path,
     settings: TrainSettings,
     *,
     init_weights: Sequence[np.ndarray] | None = None,
     workdir: Path,
+    proximal_mu: float = 0.0,
 ) -> TrainOutcome:
     """Fine-tune a YOLOv8 detector on a dataset from :func:`write_dataset`.
 
@@ -129,6 +170,9 @@ def train(
         the same model and class count. ``None`` starts from ``settings.model``.
     workdir
         Ultralytics writes its run (``train/weights/best.pt``, label caches) here.
+    proximal_mu
+        FedProx: weight ``mu`` of the proximal term ``mu/2 * ||w - w0||^2`` added to the loss,
+        ``w0`` the starting weights (``init_weights``, the global model); 0 trains plainly.
 
     Returns
     -------
@@ -139,7 +183,11 @@ def train(
     from ultralytics.models.yolo.detect import DetectionTrainer
 
     _model_source(settings.model)  # refuse a hub name before any dataset work
-    trainer = DetectionTrainer(overrides=_train_args(data_yaml, settings, workdir))
+    if not (proximal_mu >= 0 and np.isfinite(proximal_mu)):
+        raise ConfigError(f"proximal_mu={proximal_mu!r}; it must be a finite number >= 0")
+    trainer_class = (_proximal_trainer(DetectionTrainer, proximal_mu) if proximal_mu > 0
+                     else DetectionTrainer)
+    trainer = trainer_class(overrides=_train_args(data_yaml, settings, workdir))
     trainer.model = build_model(settings, list(trainer.data["names"].values()))
     if init_weights is not None:
         set_weights(trainer.model, init_weights)

@@ -6,20 +6,26 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
-from flwr.app import Context, Message
-from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
+from flwr.app import Context, Message, RecordDict
 
+import fog.strategy
 import rinr_core.codecs.inr
 from edge.client_app import app as client_app
 from edge.data import load_node_frames
 from rinr_runtime.config import RuntimeConfig
+from rinr_runtime.flower_compat import nested_objects
 from rinr_runtime.records import (
+    NodeReport,
     Upload,
     content_to_uploads,
     frame_id,
+    metrics_to_record,
     read_node_report,
+    record_to_weights,
     uploads_to_content,
+    weights_to_record,
 )
 
 NODES = ("p0", "p1", "p2")
@@ -75,6 +81,9 @@ def test_a_failing_node_does_not_stop_the_round_and_catches_up(tiny_config, run_
     first, second = report["rounds"]
     assert [(e["phase"], e["node"]) for e in first["errors"]] == [("broadcast", "p1")]
     assert "disk full" in first["errors"][0]["reason"]
+    assert report["summary"]["status"] == "completed_with_errors"
+    assert [(e["round"], e["phase"], e["node"]) for e in report["summary"]["errors"]] == [
+        (1, "broadcast", "p1")]
     assert sorted(first["delivered"]) == ["p0", "p2"]
     missed = {fid for fid, f in report["frames"].items() if f["owner"] != "p1"}
     assert set(second["delivered"]["p1"]) == missed  # round 1's and round 2's frames
@@ -100,6 +109,7 @@ def test_a_node_with_missing_replies_gets_what_it_missed(tiny_config, run_fog) -
     # Assert
     first, second = report["rounds"]
     assert [(e["phase"], e["node"]) for e in first["errors"]] == [("collect", "n102")]
+    assert report["summary"]["status"] == "completed_with_errors"
     assert "p2" not in first["delivered"]
     assert report["summary"]["frames_per_node"]["p2"] == {"collected": 3, "encoded": 3,
                                                           "received": 6}
@@ -185,7 +195,7 @@ def test_byte_ledger_equals_the_deflated_message_sizes(tiny_config, run_fog) -> 
 
     # Assert: recomputed here from the messages the grid really moved
     def deflated(message: Message) -> int:
-        return sum(len(obj.deflate()) for obj in get_all_nested_objects(message).values())
+        return sum(len(obj.deflate()) for obj in nested_objects(message).values())
 
     ledger = report["ledger"]
     assert sorted(e["wire_bytes"] for e in ledger if e["direction"] == "down") == sorted(
@@ -228,6 +238,83 @@ def test_report_files_are_written(tiny_config, run_fog) -> None:
     assert "## Bytes moved" in markdown and "| p0 | 3 | 3 | 6 |" in markdown
     assert report["run_config"]["codec"] == "residual-inr"
     assert report["summary"]["mean_psnr"]["psnr_full"] > 10
+
+
+def test_an_unreadable_reply_makes_the_run_completed_with_errors(tiny_config, run_fog) -> None:
+    # Prepare: in round 1, p0's collect reply has its report but no frame list
+    def garbling_app(msg: Message, context: Context) -> Message:
+        reply = client_app(msg, context)
+        if (msg.metadata.message_type == "query.collect" and context.node_config["partition-id"]
+                == 0 and msg.content.config_records["round"]["round"] == 1):
+            reply = Message(RecordDict({"node": reply.content.config_records["node"]}),
+                            reply_to=msg)
+        return reply
+
+    # Execute
+    _, report = run_fog(tiny_config, app=garbling_app)
+
+    # Assert: reported against p0, which uploads again in round 2
+    summary = report["summary"]
+    assert summary["status"] == "completed_with_errors"
+    assert [(e["round"], e["phase"], e["node"]) for e in summary["errors"]] == [
+        (1, "collect", "p0")]
+    assert "unreadable collect reply" in summary["errors"][0]["reason"]
+    assert summary["frames_per_node"]["p0"]["encoded"] == 3
+    markdown = (Path(tiny_config["run-dir"]) / "report.md").read_text()
+    assert "Status **completed_with_errors**" in markdown and "round 1 collect p0" in markdown
+
+
+def _trainer_app(msg: Message, context: Context) -> Message:
+    """The edge ClientApp, but train and evaluate answer at once (no YOLO): node p<i> returns
+    weights of value i from 3 training frames, and mAP50 0.5 on 1 held-out frame."""
+    kind = msg.metadata.message_type
+    if kind not in ("train", "evaluate"):
+        return client_app(msg, context)
+    index = int(context.node_config["partition-id"])
+    content = RecordDict({"node": NodeReport(f"p{index}").to_record()})
+    if kind == "train":
+        content["metrics"] = metrics_to_record({"num_train": 3, "map50": 0.1 * index,
+                                                "map50_95": 0.0})
+        content["weights"] = weights_to_record([np.full(4, float(index), np.float32)])
+    else:
+        content["metrics"] = metrics_to_record({"num_val": 1, "map50": 0.5, "map50_95": 0.2})
+    return Message(content, reply_to=msg)
+
+
+def test_federated_rounds_send_flowers_global_model(tiny_config, run_fog) -> None:
+    # Execute
+    grid, report = run_fog({**tiny_config, "train": True, "aggregation": "fedavg"},
+                           app=_trainer_app)
+
+    # Assert: round 1 averages models trained from scratch; round 2 starts from that mean
+    assert report["summary"]["status"] == "completed"
+    sent = [m for m in grid.sent if m.metadata.message_type == "train"]
+    assert [len(m.content.array_records) for m in sent] == [0, 0, 0, 1, 1, 1]
+    assert all(np.allclose(record_to_weights(m.content.array_records["weights"])[0], 1.0)
+               for m in sent[3:])
+    first, second = report["rounds"]
+    assert first["aggregate"]["train"]["map50"] == pytest.approx(0.1)
+    assert second["aggregate"]["evaluate"]["map50"] == pytest.approx(0.5)
+    assert sorted(second["evaluate"]) == list(NODES)
+
+
+def test_a_fog_side_exception_fails_the_run_and_blames_no_node(tiny_config, run_fog,
+                                                              monkeypatch) -> None:
+    # Prepare: the fog's own handling of readable train replies fails
+    def broken_layout(*args: object) -> None:
+        raise KeyError("fog bug")
+
+    monkeypatch.setattr(fog.strategy, "layout_of", broken_layout)
+    config = {**tiny_config, "train": True, "aggregation": "fedavg"}
+
+    # Execute
+    with pytest.raises(KeyError, match="fog bug"):
+        run_fog(config, app=_trainer_app)
+
+    # Assert: the report is written, says failed, and no node is blamed
+    report = json.loads((Path(tiny_config["run-dir"]) / "report.json").read_text())
+    assert report["summary"]["status"] == "failed"
+    assert report["summary"]["errors"] == []
 
 
 def test_an_unknown_run_config_key_fails_the_run(tiny_config, run_fog) -> None:
