@@ -136,8 +136,12 @@ class RunHandle:
         """Wait until the streamed log matches ``pattern``."""
         return self.proc.wait_for(pattern, timeout)
 
-    def wait(self, timeout: float) -> bool:
-        """Wait for the run to end; return whether it finished completed (``run.sh``'s code)."""
+    def wait(self, timeout: float) -> int:
+        """Wait for the run to end; return ``run.sh``'s exit code.
+
+        0: completed; 3: completed with errors (lost replies or node errors, all listed in the
+        report); anything else: failed.
+        """
         assert self.proc.process is not None
         try:
             code = self.proc.process.wait(timeout=timeout)
@@ -146,7 +150,7 @@ class RunHandle:
                             f"see {self.proc.log_path}") from exc
         match = _RUN_ID.search(self.proc.log())
         self.run_id = match.group(1) if match else None
-        return code == 0
+        return code
 
 
 @dataclass
@@ -407,13 +411,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[cluster] SuperLink {cluster.address} (TLS, node auth), {args.nodes} SuperNodes; "
               f"logs under {root}")
         run = cluster.submit(overrides)
-        ok = run.wait(args.timeout)
-    print(f"[cluster] run {run.run_id}: {'completed' if ok else 'FAILED'}; "
+        code = run.wait(args.timeout)
+    outcome = {0: "completed", 3: "completed with errors"}.get(code, "FAILED")
+    print(f"[cluster] run {run.run_id}: {outcome}; "
           f"log {run.proc.log_path}")
     if (run_dir / "report.json").is_file():
         print(format_summary(load_report(run_dir / "report.json")))
     print(json.dumps({"leftover_processes": cluster.leftovers()}))
-    return 0 if ok else 1
+    return code if code in (0, 3) else 1
 
 
 if __name__ == "__main__":

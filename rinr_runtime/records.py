@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
@@ -83,6 +84,32 @@ def read_round(content: RecordDict) -> ConfigRecord:
     return content.config_records["round"]
 
 
+T = TypeVar("T")
+
+
+def _items(record: ConfigRecord, key: str, default: list | None = None) -> list:
+    """The list stored under ``key``; :class:`PayloadError` when the value is no list."""
+    value = record.get(key, [] if default is None else default)
+    if not isinstance(value, list):
+        raise PayloadError(f"record entry {key!r} must be a list, got {type(value).__name__}; "
+                           "the sender is out of date or the message is damaged")
+    return value
+
+
+def _number(record: ConfigRecord, key: str, default: int = 0) -> int:
+    """The integer stored under ``key``; :class:`PayloadError` when it is no number."""
+    value = record.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PayloadError(f"record entry {key!r} must be a number, got {value!r}")
+    return int(value)
+
+
+def _box4(values: list[T]) -> tuple[T, T, T, T]:
+    """Four box values as an ``(x, y, w, h)`` tuple (the caller checked the count)."""
+    x, y, w, h = values
+    return x, y, w, h
+
+
 @dataclass
 class NodeReport:
     """What an edge says about itself in every reply.
@@ -126,12 +153,12 @@ class NodeReport:
         """Read a ``"node"`` ConfigRecord."""
         return cls(
             key=str(record["key"]),
-            held=[str(i) for i in record.get("held", [])],
-            stored=[str(i) for i in record.get("stored", [])],
-            broken=[str(i) for i in record.get("broken", [])],
-            reasons=[str(r) for r in record.get("reasons", [])],
-            num_own=int(record.get("num-own", 0)),
-            num_val=int(record.get("num-val", 0)),
+            held=[str(i) for i in _items(record, "held")],
+            stored=[str(i) for i in _items(record, "stored")],
+            broken=[str(i) for i in _items(record, "broken")],
+            reasons=[str(r) for r in _items(record, "reasons")],
+            num_own=_number(record, "num-own"),
+            num_val=_number(record, "num-val"),
         )
 
 
@@ -182,10 +209,10 @@ def content_to_uploads(content: RecordDict) -> list[Upload]:
     """
     meta = content.config_records["frame-meta"]
     frames = content.array_records["frames"]
-    ids = [str(i) for i in meta.get("ids", [])]
-    boxes = [float(v) for v in meta.get("boxes", [])]
-    labels = [str(v) for v in meta.get("labels", [])]
-    names = [str(v) for v in meta.get("names", [])]
+    ids = [str(i) for i in _items(meta, "ids")]
+    boxes = [float(v) for v in _items(meta, "boxes")]
+    labels = [str(v) for v in _items(meta, "labels")]
+    names = [str(v) for v in _items(meta, "names")]
     if len(boxes) != 4 * len(ids) or len(labels) != len(ids) or len(names) != len(ids):
         raise BadFrameError(
             f"collect reply lists disagree: {len(ids)} ids, {len(boxes)} box values, "
@@ -196,7 +223,7 @@ def content_to_uploads(content: RecordDict) -> list[Upload]:
     if missing:
         raise BadFrameError(f"collect reply has no JPEG for frames {missing}")
     return [
-        Upload(i, array_to_bytes(frames[i]), tuple(boxes[4 * k : 4 * k + 4]), labels[k], names[k])
+        Upload(i, array_to_bytes(frames[i]), _box4(boxes[4 * k : 4 * k + 4]), labels[k], names[k])
         for k, i in enumerate(ids)
     ]
 
@@ -251,9 +278,9 @@ def read_ack(content: RecordDict) -> Ack | None:
     record = content.config_records.get("ack")
     if record is None:
         return None
-    return Ack([str(i) for i in record.get("accepted", [])],
-               [str(i) for i in record.get("rejected", [])],
-               [str(r) for r in record.get("reasons", [])])
+    return Ack([str(i) for i in _items(record, "accepted")],
+               [str(i) for i in _items(record, "rejected")],
+               [str(r) for r in _items(record, "reasons")])
 
 
 def deliveries_to_content(server_round: int, deliveries: Sequence[Delivery], ack: Ack
@@ -292,16 +319,16 @@ def content_to_deliveries(content: RecordDict) -> list[Delivery]:
     """
     meta = content.config_records["item-meta"]
     items = content.array_records["items"]
-    ids = [str(i) for i in meta.get("ids", [])]
-    kinds = [str(v) for v in meta.get("kinds", [])]
-    boxes = [int(v) for v in meta.get("boxes", [])]
-    labels = [str(v) for v in meta.get("labels", [])]
-    sources = [str(v) for v in meta.get("sources", [])]
-    streams = [str(v) for v in meta.get("streams", [""] * len(ids))]
-    updates = [bool(v) for v in meta.get("updates", [False] * len(ids))]
-    counts = [int(v) for v in meta.get("frame-counts", [0] * len(ids))]
-    frames = [str(v) for v in meta.get("frames", [])]
-    frame_labels = [str(v) for v in meta.get("frame-labels", [])]
+    ids = [str(i) for i in _items(meta, "ids")]
+    kinds = [str(v) for v in _items(meta, "kinds")]
+    boxes = [int(v) for v in _items(meta, "boxes")]
+    labels = [str(v) for v in _items(meta, "labels")]
+    sources = [str(v) for v in _items(meta, "sources")]
+    streams = [str(v) for v in _items(meta, "streams", [""] * len(ids))]
+    updates = [bool(v) for v in _items(meta, "updates", [False] * len(ids))]
+    counts = [int(v) for v in _items(meta, "frame-counts", [0] * len(ids))]
+    frames = [str(v) for v in _items(meta, "frames")]
+    frame_labels = [str(v) for v in _items(meta, "frame-labels")]
     lengths = {len(kinds), len(labels), len(sources), len(boxes) // 4, len(streams),
                len(updates), len(counts)}
     if (lengths != {len(ids)} or len(boxes) % 4 or any(i not in items for i in ids)
@@ -315,7 +342,7 @@ def content_to_deliveries(content: RecordDict) -> list[Delivery]:
         )
     starts = np.cumsum([0, *counts])
     return [
-        Delivery(i, kinds[k], array_to_bytes(items[i]), tuple(boxes[4 * k : 4 * k + 4]),
+        Delivery(i, kinds[k], array_to_bytes(items[i]), _box4(boxes[4 * k : 4 * k + 4]),
                  labels[k], sources[k], tuple(frames[starts[k] : starts[k + 1]]),
                  tuple(frame_labels[starts[k] : starts[k + 1]]), streams[k], updates[k])
         for k, i in enumerate(ids)

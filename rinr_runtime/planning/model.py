@@ -51,6 +51,9 @@ PLACEMENTS = ("edge", "fog", "serverless")
 RUNTIME_PLACEMENTS = ("edge", "fog")
 """The placements the runtime can run (``placement`` in the run config)."""
 AGGREGATIONS = ("independent", "fedavg", "fedprox", "fedadam", "fedyogi", "fedadagrad", "fedavgm")
+INDEPENDENT = "independent"
+"""Each edge keeps its own model: no weights travel. Every other aggregation sends the global
+weights down and each edge's weights up every round (round 1 down: nothing yet)."""
 CRITERIA = ("bytes", "time")
 PHASES = ("collect", "broadcast", "train", "evaluate")
 DIRECTIONS = ("down", "up")
@@ -126,7 +129,8 @@ class PlanInputs:
     epochs
         Training epochs per round (times only).
     aggregation
-        ``independent`` edge models, or ``fedavg`` of their weights every round.
+        ``independent`` edge models, or a Flower strategy (``fedavg``, ``fedprox``, ...)
+        aggregating their weights every round.
     train
         Whether YOLOv8 trains at all (``False``: frames are moved only).
     bandwidth
@@ -307,7 +311,7 @@ def _fog_tally(inputs: PlanInputs, codec: str, placement: str) -> _Tally:
     o, n = inputs.overhead, inputs.devices
     jpeg, payload, weights = inputs.payload("jpeg"), inputs.payload(codec), inputs.model_bytes
     weights_overhead = inputs.weights_bytes - weights
-    fedavg = placement == "edge" and inputs.aggregation == "fedavg" and inputs.train
+    fedavg = placement == "edge" and inputs.aggregation != INDEPENDENT and inputs.train
     tally = _Tally(DIRECTIONS)
     own = held = 0.0  # per device, before the round: own uploads acked, others' frames held
     for server_round, new in enumerate(inputs.uploads_per_round(), start=1):
@@ -343,7 +347,7 @@ def _serverless_tally(inputs: PlanInputs, codec: str) -> _Tally:
     tally = _Tally((PEER,))
     tally.add("broadcast", PEER, payloads=pairs * frames * inputs.payload(codec),
               overhead=pairs * frames * inputs.overhead.delivery_item)
-    if inputs.train and inputs.aggregation == "fedavg":
+    if inputs.train and inputs.aggregation != INDEPENDENT:
         tally.add("train", PEER, weights=pairs * inputs.rounds * inputs.model_bytes,
                   overhead=pairs * inputs.rounds * (inputs.weights_bytes - inputs.model_bytes))
     return tally

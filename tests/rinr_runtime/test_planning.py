@@ -92,6 +92,18 @@ def test_fedavg_weights_go_up_every_round_and_down_to_train_and_evaluate():
     assert fog.total_bytes == 200 + 2 * 2 * 50
 
 
+@pytest.mark.parametrize("aggregation", ["fedprox", "fedadam", "fedyogi", "fedadagrad", "fedavgm"])
+def test_every_flower_strategy_moves_the_weights_fedavg_moves(aggregation):
+    # every aggregation but `independent` sends the global weights down and each edge's up
+    fedavg = payload_only(devices=3, frames_per_device=2, model_bytes=50, rounds=3,
+                          aggregation="fedavg")
+    other = payload_only(devices=3, frames_per_device=2, model_bytes=50, rounds=3,
+                         aggregation=aggregation)
+    for placement in ("edge", "fog", "serverless"):
+        assert (estimate(other, "residual-inr", placement).ledger
+                == estimate(fedavg, "residual-inr", placement).ledger)
+
+
 def test_wire_overhead_lands_in_the_runtime_ledger_cells():
     # Prepare: distinct overheads so each cell's formula shows; N=2, F=1, one round
     overhead = WireOverhead(collect_down=1, collect_up=2, broadcast_down=3, broadcast_up=4,
