@@ -8,7 +8,14 @@ import pytest
 
 from rinr_core.errors import ConfigError
 from rinr_core.toml import tomllib
-from rinr_runtime.config import DEFAULTS, KEYS, RuntimeConfig, config_table_markdown, resolve_path
+from rinr_runtime.config import (
+    DEFAULTS,
+    KEYS,
+    RuntimeConfig,
+    config_table_markdown,
+    readme_with_config_table,
+    resolve_path,
+)
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
@@ -82,6 +89,16 @@ def test_config_table_has_a_row_per_key() -> None:
     # Assert
     assert len(table.strip().splitlines()) == len(KEYS) + 2
     assert all(f"| `{k.name}` |" in table for k in KEYS)
+
+
+def test_readme_configuration_table_is_the_generated_one() -> None:
+    # Prepare
+    readme = (PYPROJECT.parent / "README.md").read_text(encoding="utf-8")
+
+    # Assert: `python -m rinr_runtime.config` would change nothing
+    assert readme_with_config_table(readme) == readme, (
+        "the README's configuration table is stale: run `python -m rinr_runtime.config`")
+    assert config_table_markdown() in readme
 
 
 def test_relative_paths_resolve_against_the_base(tmp_path: Path) -> None:
