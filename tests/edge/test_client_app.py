@@ -8,9 +8,9 @@ import pytest
 from flwr.app import Context, Message, RecordDict
 
 from edge.client_app import app as client_app
-from fog.local_grid import set_task_identity
 from rinr_core.codec import CodecSettings, encode_frames
 from rinr_core.synthetic import generate_sequence
+from rinr_runtime.flower_compat import set_task_identity
 from rinr_runtime.records import (
     Ack,
     Delivery,

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from flwr.app import Message, RecordDict
-from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
 
-from fog.local_grid import set_task_identity
 from rinr_core.errors import BadFrameError, PayloadError
+from rinr_runtime.flower_compat import nested_objects, set_task_identity
 from rinr_runtime.records import (
     Ack,
     Delivery,
@@ -135,7 +134,7 @@ def test_wire_bytes_count_every_distinct_object_once() -> None:
     wire_one, wire_twice = message_wire_bytes(one), message_wire_bytes(twice)
 
     # Assert
-    objects = get_all_nested_objects(one).values()
+    objects = nested_objects(one).values()
     assert wire_one == sum(len(o.deflate()) for o in objects)
     assert payload_bytes(one) == len(blob)
     assert wire_one > len(blob)
