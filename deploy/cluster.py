@@ -391,7 +391,8 @@ def _parse_set(items: list[str]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """Start a local cluster, run the app once, print the report summary, stop everything."""
-    from fog.report import format_summary, load_report
+    from fog.report import load_report
+    from fog.report_views import format_summary
 
     parser = argparse.ArgumentParser(prog="python -m deploy.cluster",
                                      description=__doc__.split("\n")[0])

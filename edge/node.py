@@ -27,6 +27,7 @@ from flwr.common.logger import log
 from edge.data import NodeFrames, class_of, load_node_frames
 from edge.store import NodeStore, StoredItem
 from rinr_core.codecs import get_container
+from rinr_core.devices import describe_device, resolve_device
 from rinr_core.errors import BadFrameError, ConfigError, PayloadError
 from rinr_core.frames import Frame
 from rinr_core.sequence import decode_sequence
@@ -61,6 +62,10 @@ class EdgeNode:
         self.num_partitions = num_partitions
         self.store = NodeStore(root)
         self._frames: NodeFrames | None = None
+        # the device named in the run config, or cuda when present; CUDA asked for but not
+        # visible raises DeviceUnavailableError here: the node refuses the work, never
+        # silently decoding and training on the CPU
+        self.device = describe_device(resolve_device(config.torch_device))
 
     @classmethod
     def from_context(cls, context: Context) -> EdgeNode:
@@ -85,7 +90,8 @@ class EdgeNode:
         return NodeReport(
             key=self.key, held=self.store.held_ids(),
             num_own=len(self.frames.captured(server_round, per_round)),
-            num_val=len(self.frames.val_frames(server_round, per_round)), **fields,
+            num_val=len(self.frames.val_frames(server_round, per_round)), device=self.device,
+            **fields,
         )
 
     # --- collect and receive -----------------------------------------------------------------

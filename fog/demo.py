@@ -26,7 +26,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from fog.launch import LocalSuperLink
-from fog.report import format_summary, human_bytes, load_report
+from fog.report import load_report
+from fog.report_views import format_summary, human_bytes
 from rinr_core.errors import RinrError
 from rinr_core.toml import tomllib
 from rinr_runtime.config import DEFAULTS

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from flwr.app import Message
 
+from fog.report_views import format_markdown, plot_report
 from rinr_runtime.planning import PlanInputs, Recommendation, WireOverhead
 from rinr_runtime.records import message_wire_bytes, payload_bytes
 
@@ -126,6 +127,7 @@ class RunReport:
         self.status = "running"
         self.placement: dict = {"requested": self.run_config.get("placement"), "chosen": None,
                                 "round": None, "reason": "no frames were collected"}
+        self.devices: dict[str, str] = {}  # "fog" and each node: the torch device it resolved
 
     def round(self, server_round: int) -> RoundRecord:
         """The record of ``server_round`` (created on first use)."""
@@ -149,6 +151,11 @@ class RunReport:
             "predicted_total_bytes": round(getattr(advice, chosen).total_bytes),
             "advice": advice.to_dict(), "inputs": asdict(inputs),
         }
+
+    def set_device(self, who: str, device: str) -> None:
+        """Record the device the fog (``who = "fog"``) or a node computes on."""
+        if device:
+            self.devices[who] = device
 
     def error(self, server_round: int, phase: str, node: str, reason: str) -> None:
         """An error reply, a missing reply or an unreadable reply of ``node`` in ``phase``."""
@@ -194,6 +201,7 @@ class RunReport:
         return {
             "codec": self.run_config.get("codec"),
             "placement": placement,
+            "devices": dict(sorted(self.devices.items())),
             "status": self.status,
             "seconds": round((self.finished or time.time()) - self.started, 1),
             "bytes_by_phase": self.ledger.totals(),
@@ -283,17 +291,6 @@ def _json_default(value: object) -> object:
     return str(value)
 
 
-def human_bytes(count: float | None) -> str:
-    """``1234567`` -> ``"1.23 MB"`` (decimal units)."""
-    if count is None:
-        return "-"
-    for unit in ("B", "kB", "MB", "GB"):
-        if abs(count) < 1000 or unit == "GB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.2f} {unit}"
-        count /= 1000
-    return f"{count:.2f} GB"
-
-
 def load_report(path: Path) -> dict:
     """Read a ``report.json``."""
     return json.loads(Path(path).read_text())
@@ -308,182 +305,3 @@ def report_plan_inputs(report: dict) -> PlanInputs | None:
     """The placement model's inputs measured in a run (``None``: it collected no frames)."""
     given = report.get("placement", {}).get("inputs")
     return plan_inputs_from_dict(given) if given else None
-
-
-def _placement_lines(summary: dict) -> list[str]:
-    """Which placement ran and why, and the bytes the model predicted for it."""
-    placement = summary.get("placement") or {}
-    chosen = placement.get("chosen")
-    if chosen is None:
-        return [f"placement {placement.get('requested') or '-'}: undecided "
-                f"({placement.get('reason', '-')})"]
-    predicted, measured = placement["predicted_total_bytes"], summary["total_bytes"]
-    error = f"{(predicted - measured) / measured:+.1%}" if measured else "-"
-    return [f"placement {chosen} (requested {placement['requested']}): {placement['reason']}",
-            f"placement model predicted {human_bytes(predicted)} for this run, measured "
-            f"{human_bytes(measured)} (model error {error})"]
-
-
-# --- text, markdown, plot ---------------------------------------------------------------------
-
-
-def _bytes_rows(summary: dict) -> list[tuple[str, str, str, str]]:
-    """(phase, up, down, JPEG-relay total) rows and a total row, as text."""
-    rows = []
-    actual, relay = summary["bytes_by_phase"], summary["jpeg_relay_bytes_by_phase"]
-    for phase in actual:
-        up, down = actual[phase]["up"], actual[phase]["down"]
-        rows.append((phase, human_bytes(up), human_bytes(down),
-                     human_bytes(relay[phase]["up"] + relay[phase]["down"])))
-    ups = sum(actual[p]["up"] for p in actual)
-    downs = sum(actual[p]["down"] for p in actual)
-    rows.append(("total", human_bytes(ups), human_bytes(downs),
-                 human_bytes(summary["jpeg_relay_total_bytes"])))
-    return rows
-
-
-def _map_rows(table: dict) -> list[tuple[str, str]]:
-    return [
-        (node, "  ".join(f"r{r}: {m['map50']:.3f} / {m['map50_95']:.3f}"
-                         for r, m in sorted(rounds.items(), key=lambda x: int(x[0]))))
-        for node, rounds in sorted(table.items())
-    ]
-
-
-def format_summary(report: dict) -> str:
-    """A plain-text summary table of a report (what ``make demo`` prints)."""
-    s = report["summary"]
-    lines = [
-        f"codec {s['codec']}  status {s['status']}  {s['seconds']} s",
-        *_placement_lines(s),
-        "",
-        f"{'phase':<10} {'up (edge->fog)':>15} {'down (fog->edge)':>17} {'JPEG relay':>12}",
-    ]
-    for phase, up, down, relay in _bytes_rows(s):
-        lines.append(f"{phase:<10} {up:>15} {down:>17} {relay:>12}")
-    lines += [
-        "",
-        f"delivered frames: {s['delivered_frames']}  payloads {human_bytes(s['delivered_payload_bytes'])}"
-        f" vs their JPEGs {human_bytes(s['delivered_jpeg_bytes'])}",
-        f"JPEG relay / {s['codec']}: payloads {s['payload_ratio_vs_jpeg'] or '-'}x, all traffic"
-        f" {s['total_ratio_vs_jpeg'] or '-'}x (above 1: {s['codec']} moves fewer bytes)",
-        "mean PSNR of delivered frames (dB): "
-        + "  ".join(f"{k.removeprefix('psnr_')} {v if v is not None else '-'}"
-                    for k, v in s["mean_psnr"].items()),
-        "frames per node (collected / encoded / received): "
-        + "  ".join(f"{n} {c['collected']}/{c['encoded']}/{c['received']}"
-                    for n, c in s["frames_per_node"].items()),
-    ]
-    for title, key in (("mAP50 / mAP50-95 after local training", "map"),
-                       ("mAP50 / mAP50-95 of the global model", "global_map")):
-        if s[key]:
-            lines += ["", f"{title} (held-out original JPEGs):"]
-            lines += [f"  {node:<6} {text}" for node, text in _map_rows(s[key])]
-    finals = [m["map50"] for t in (s["map"], s["global_map"]) for r in t.values()
-              for m in r.values()]
-    if finals and max(finals) < 0.05:
-        lines.append("  (near zero: YOLOv8n from scratch, few epochs on few frames; raise "
-                     "epochs and frames-per-node for a meaningful accuracy)")
-    if s["rejected"]:
-        lines += ["", f"refused uploads: {len(s['rejected'])}"]
-        lines += [f"  {x['node']} {x['frame']}: {x['reason']}" for x in s["rejected"]]
-    if s["errors"]:
-        lines += ["", f"errors and missing replies: {len(s['errors'])}"]
-        lines += [f"  round {e['round']} {e['phase']} {e['node']}: {e['reason'][:160]}"
-                  for e in s["errors"]]
-    return "\n".join(lines)
-
-
-def format_markdown(report: dict) -> str:
-    """The report as a markdown page (``report.md``)."""
-    s = report["summary"]
-    rc = report["run_config"]
-    out = [
-        f"# rinr run report: codec `{s['codec']}`",
-        "",
-        f"Status **{s['status']}**, {s['seconds']} s. Settings: "
-        + ", ".join(f"`{k}={v}`" for k, v in sorted(rc.items())),
-        "",
-        "## Placement",
-        "",
-        *(f"{line[0].upper()}{line[1:].rstrip('.')}." for line in _placement_lines(s)),
-        "",
-        "## Bytes moved",
-        "",
-        "Sizes are the deflated Flower message objects (what Flower 1.41 transfers). "
-        "*JPEG relay* is the same traffic with the original JPEGs broadcast in place of the "
-        "payloads.",
-        "",
-        "| phase | up (edge->fog) | down (fog->edge) | JPEG relay (up+down) |",
-        "|---|---:|---:|---:|",
-    ]
-    out += [f"| {p} | {u} | {d} | {r} |" for p, u, d, r in _bytes_rows(s)]
-    out += [
-        "",
-        f"Delivered frames: {s['delivered_frames']}; payloads "
-        f"{human_bytes(s['delivered_payload_bytes'])} vs JPEGs "
-        f"{human_bytes(s['delivered_jpeg_bytes'])}. JPEG relay bytes / {s['codec']} bytes: "
-        f"payloads **{s['payload_ratio_vs_jpeg'] or '-'}x**, all traffic "
-        f"**{s['total_ratio_vs_jpeg'] or '-'}x** (above 1: fewer bytes than the relay).",
-        "",
-        "## Frames and quality",
-        "",
-        "| node | collected | encoded | received |",
-        "|---|---:|---:|---:|",
-    ]
-    out += [f"| {n} | {c['collected']} | {c['encoded']} | {c['received']} |"
-            for n, c in s["frames_per_node"].items()]
-    out += ["", "Mean PSNR of the delivered frames against the uploaded JPEGs (dB): "
-            + ", ".join(f"{k.removeprefix('psnr_')} {v if v is not None else '-'}"
-                        for k, v in s["mean_psnr"].items()), ""]
-    for title, key in (("Detection after local training", "map"),
-                       ("Detection of the global model", "global_map")):
-        if s[key]:
-            out += [f"## {title}", "", "mAP50 / mAP50-95 on each node's held-out original JPEGs.",
-                    "", "| node | per round |", "|---|---|"]
-            out += [f"| {n} | {t} |" for n, t in _map_rows(s[key])]
-            out.append("")
-    if s["rejected"] or s["errors"]:
-        out += ["## Problems", ""]
-        out += [f"- refused {x['node']} {x['frame']}: {x['reason']}" for x in s["rejected"]]
-        out += [f"- round {e['round']} {e['phase']} {e['node']}: {e['reason'][:300]}"
-                for e in s["errors"]]
-        out.append("")
-    out += ["![bytes and mAP](report.png)", ""]
-    return "\n".join(out)
-
-
-def plot_report(report: dict, path: Path) -> None:
-    """Bytes per phase (actual vs JPEG relay) and mAP50 per node and round, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    s = report["summary"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    phases = list(s["bytes_by_phase"])
-    actual = [sum(s["bytes_by_phase"][p].values()) / 1e6 for p in phases]
-    relay = [sum(s["jpeg_relay_bytes_by_phase"][p].values()) / 1e6 for p in phases]
-    xs = range(len(phases))
-    left.bar([x - 0.2 for x in xs], actual, width=0.4, label=f"{s['codec']}")
-    left.bar([x + 0.2 for x in xs], relay, width=0.4, label="JPEG relay")
-    left.set_xticks(list(xs), phases)
-    left.set_ylabel("MB on the wire")
-    left.set_title("Bytes moved per phase")
-    left.legend()
-    table = s["global_map"] or s["map"]
-    for node, rounds in sorted(table.items()):
-        order = sorted(rounds, key=int)
-        right.plot([int(r) for r in order], [rounds[r]["map50"] for r in order], "o-", label=node)
-    all_rounds = sorted({int(r) for rounds in table.values() for r in rounds})
-    right.set_xticks(all_rounds or [1])
-    right.set_ylim(-0.02, 1.02)
-    right.set_xlabel("round")
-    right.set_ylabel("mAP50 (held-out JPEGs)")
-    right.set_title("Detection" if table else "Detection (no training in this run)")
-    if table:
-        right.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)

@@ -27,8 +27,10 @@ from flwr.serverapp import Grid, ServerApp
 
 from fog.encode_cache import EncodeCache
 from fog.encoder import FogEncoder
-from fog.report import COMPLETED, RunReport, format_summary
+from fog.report import COMPLETED, RunReport
+from fog.report_views import format_summary
 from fog.strategy import RinrStrategy
+from rinr_core.devices import describe_device, resolve_device
 from rinr_core.errors import RinrError
 from rinr_runtime.config import DEFAULTS, RuntimeConfig, default_run_dir, resolve_path
 
@@ -46,6 +48,9 @@ def main(grid: Grid, context: Context) -> None:
     log(INFO, "[rinr] fog: codec %s, placement %s, aggregation %s, %d round(s); report in %s",
         config.codec, config.placement, config.aggregation, config.num_server_rounds, run_dir)
     try:
+        # CUDA asked for but not visible fails the run here: the fog never falls back to the CPU
+        report.set_device("fog", describe_device(resolve_device(config.torch_device)))
+        log(INFO, "[rinr] fog: computing on %s", report.devices["fog"])
         wait_for_nodes(grid, config.min_nodes, config.node_wait_s)
         for server_round in range(1, config.num_server_rounds + 1):
             run_round(grid, strategy, server_round)

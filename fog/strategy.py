@@ -176,6 +176,7 @@ class RinrStrategy:
         seen: set[str] = set()
 
         def apply(state: NodeState, reply: CollectReply) -> None:
+            self.report.set_device(state.key, reply.node.device)
             state.held = set(reply.node.held)
             state.num_val = reply.node.num_val
             count = 0

@@ -23,6 +23,7 @@ from rinr_core.codecs import (
     codec_names,
     get_runtime_codec,
 )
+from rinr_core.devices import DEVICE_PATTERN
 from rinr_core.errors import ConfigError, require
 from rinr_core.tables import markdown_table
 from rinr_runtime.planning import AGGREGATIONS, RUNTIME_PLACEMENTS
@@ -220,6 +221,7 @@ class RuntimeConfig:
             "frame-height": self.frame_height >= 16,
             "max-side": self.max_side == 0 or self.max_side >= 16,
             "jpeg-quality": 1 <= self.jpeg_quality <= 100,
+            "device": not self.device or bool(DEVICE_PATTERN.match(self.device)),
         }
         if self.codec in runtime_codecs:
             spec = self.codec_spec
@@ -229,7 +231,7 @@ class RuntimeConfig:
         require(checks, lambda name: getattr(self, name.replace("-", "_")), "run_config values",
                 f"see the configuration table in the README (codec: {'|'.join(runtime_codecs)}, "
                 f"placement: {'|'.join(PLACEMENTS)}, aggregation: {'|'.join(AGGREGATIONS)}, "
-                "val-every >= 2, sizes >= 16 px)")
+                "val-every >= 2, sizes >= 16 px, device: empty, cpu, cuda, cuda:N or mps)")
 
     @property
     def codec_spec(self) -> Codec:

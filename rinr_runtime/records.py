@@ -124,6 +124,8 @@ class NodeReport:
         Ids it stored from this message (broadcast replies).
     broken
         Ids it received but could not store (bad payloads), with :attr:`reasons`.
+    device
+        The torch device it decodes and trains on, as resolved (``cuda:0 (NVIDIA ...)``).
     """
 
     key: str
@@ -133,6 +135,7 @@ class NodeReport:
     reasons: list[str] = field(default_factory=list)
     num_own: int = 0
     num_val: int = 0
+    device: str = ""
 
     def to_record(self) -> ConfigRecord:
         """This report as the ``"node"`` ConfigRecord."""
@@ -145,6 +148,7 @@ class NodeReport:
                 "reasons": list(self.reasons),
                 "num-own": self.num_own,
                 "num-val": self.num_val,
+                "device": self.device,
             }
         )
 
@@ -159,6 +163,7 @@ class NodeReport:
             reasons=[str(r) for r in _items(record, "reasons")],
             num_own=_number(record, "num-own"),
             num_val=_number(record, "num-val"),
+            device=str(record.get("device", "")),
         )
 
 
