@@ -25,7 +25,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from fog.launch import LocalSuperLink
+from fog.launch import LocalSuperLink, gpu_share
 from fog.report import load_report
 from fog.report_views import format_summary, human_bytes
 from rinr_core.errors import RinrError
@@ -87,19 +87,12 @@ def echo_progress(line: str) -> None:
     print("  " + text[text.index("[rinr]"):].rstrip())
 
 
-def _gpus_per_node(num_nodes: int) -> float:
-    """A share of the GPU for each virtual node when CUDA is present, else 0."""
-    import torch
-
-    return round(1.0 / num_nodes, 3) if torch.cuda.is_available() else 0.0
-
-
 def run_one(args: argparse.Namespace, codec: str, superlink: LocalSuperLink | None) -> Path:
     """Run the app once with ``codec``; return its ``report.json``."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     run_dir = PROJECT_DIR / "runs" / f"demo-{stamp}-{codec}"
     overrides = build_overrides(args, codec, run_dir)
-    gpus = _gpus_per_node(args.nodes)
+    gpus = gpu_share(args.nodes, overrides)
     if superlink is not None:
         print(f"[demo] flwr run . ({codec}, {args.nodes} nodes); log: {run_dir / 'flwr-run.log'}")
         result = superlink.run(overrides, run_dir, num_nodes=args.nodes, num_gpus=gpus,

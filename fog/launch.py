@@ -60,6 +60,21 @@ def write_run_config(overrides: dict, path: Path) -> Path:
     return path
 
 
+def gpu_share(num_nodes: int, overrides: dict | None = None) -> float:
+    """The GPU share of each virtual node: ``1/num_nodes`` when CUDA is present or asked for.
+
+    Flower's simulation gives a node 0 GPUs by default, and Ray then hides every GPU from it
+    (``CUDA_VISIBLE_DEVICES=""``): the edges would decode and train on the CPU. ``device =
+    "cpu"`` gives no share; with no GPU here the share is 0 (Ray would wait for one forever)
+    and nodes that ask for CUDA refuse the work with a clear error instead of using the CPU.
+    """
+    import torch
+
+    device = str((overrides or {}).get("device", ""))
+    wants = device.startswith("cuda") or (not device and torch.cuda.is_available())
+    return round(1.0 / max(1, num_nodes), 3) if wants and torch.cuda.is_available() else 0.0
+
+
 @dataclass
 class FlwrRun:
     """The outcome of one ``flwr run``: its id, final status and log file."""
@@ -154,7 +169,7 @@ class LocalSuperLink:
         self.stop()
 
     def run(self, overrides: dict, run_dir: Path, *, num_nodes: int, num_cpus: int = 1,
-            num_gpus: float = 0.0, timeout: float = 900.0,
+            num_gpus: float | None = None, timeout: float = 900.0,
             show: Callable[[str], bool] = lambda line: "[rinr]" in line) -> FlwrRun:
         """Submit the app with ``flwr run . --stream`` and wait until it finishes.
 
@@ -162,6 +177,8 @@ class LocalSuperLink:
         echoed. On timeout (or Ctrl-C) the run is stopped with ``flwr stop``.
         """
         run_dir.mkdir(parents=True, exist_ok=True)
+        if num_gpus is None:
+            num_gpus = gpu_share(num_nodes, overrides)
         config_file = write_run_config(overrides, run_dir / "run-config.toml")
         federation = (f"num-supernodes={num_nodes} client-resources-num-cpus={int(num_cpus)} "
                       f"client-resources-num-gpus={toml_value(float(num_gpus))}")

@@ -22,6 +22,7 @@ from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 from flwr.simulation import run_simulation
 
+from fog.launch import gpu_share
 from rinr_core.errors import ConfigError
 from rinr_core.toml import tomllib
 
@@ -96,9 +97,11 @@ def configured_server_app(app: ServerApp, run_config: RunConfig, contexts: list[
 
 def run_inprocess(overrides: dict | None = None, *, num_nodes: int = 3,
                   app_dir: Path = PROJECT_DIR, num_cpus: float = 1.0,
-                  num_gpus: float = 0.0) -> Context:
+                  num_gpus: float | None = None) -> Context:
     """Run the ServerApp and ``num_nodes`` virtual ClientApps in this process; return the
     ServerApp's final context (``context.state["report"]`` names the report files).
+
+    ``num_gpus`` is each node's GPU share (default: :func:`gpu_share`).
 
     Raises
     ------
@@ -108,6 +111,8 @@ def run_inprocess(overrides: dict | None = None, *, num_nodes: int = 3,
         The ServerApp failed: Flower re-raises its exception.
     """
     run_config = fused_run_config(app_dir, overrides)
+    if num_gpus is None:
+        num_gpus = gpu_share(num_nodes, run_config)
     components = _flwr_app(app_dir)["components"]
     server_app = load_component(components["serverapp"])
     client_app = load_component(components["clientapp"])

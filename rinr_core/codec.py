@@ -158,7 +158,11 @@ def store_inr(params: SirenParams, role: int, bits: int, scale: float,
               first_layer_bits: int | None = None) -> StoredInr:
     """Quantize one fitted SIREN (batch of 1) to ``bits`` bits (first layer: ``first_layer_bits``)."""
     widths = tensor_bit_widths(len(params.layers), bits, first_layer_bits)
-    tensors = [quantize_tensor(t[0], b) for t, b in zip(params.tensors(), widths, strict=True)]
+    parts = [t[0].detach().float() for t in params.tensors()]
+    # one device-to-host copy for the whole network, not one per tensor
+    flat = torch.cat([p.reshape(-1) for p in parts]).cpu().split([p.numel() for p in parts])
+    host = [f.reshape(p.shape) for f, p in zip(flat, parts, strict=True)]
+    tensors = [quantize_tensor(h, b) for h, b in zip(host, widths, strict=True)]
     return StoredInr(role=role, arch=params.arch, bits=bits, scale=float(np.float32(scale)), tensors=tensors)
 
 

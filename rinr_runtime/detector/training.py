@@ -69,15 +69,26 @@ def _detection_metrics(stats: dict[str, Any]) -> dict[str, float]:
     return {name: float(stats[key]) for name, key in _METRIC_KEYS.items()}
 
 
+BF16_AMP_SINCE = (8, 4)
+"""Ultralytics releases from which ``amp="bf16"`` is accepted (8.3 takes only a bool)."""
+
+
 def _amp(device: str) -> bool | str:
     """AMP mode that needs no download: bf16 on GPUs that have it, else off.
 
-    Ultralytics' fp16 AMP check downloads a model first; bf16 skips that check.
+    Ultralytics' fp16 AMP check downloads a model first; bf16 skips that check. Releases
+    before 8.4 (allowed on Jetson) accept only a bool, so there AMP is off rather than fp16.
+    Note for comparisons: Ultralytics validates in fp16 on a GPU during training, in fp32 on
+    a CPU, so GPU and CPU mAPs of the same weights can differ slightly.
     """
     if device == "cpu":
         return False
     import torch
+    import ultralytics
 
+    release = tuple(int(p) for p in ultralytics.__version__.split(".")[:2])
+    if release < BF16_AMP_SINCE:
+        return False
     return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else False
 
 

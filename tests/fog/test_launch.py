@@ -41,3 +41,13 @@ def test_local_superlink_starts_on_private_ports_and_stops_everything(tmp_path: 
     assert (tmp_path / "flwr" / "config.toml").read_text().count(":local:") == 1
     assert env["FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION"] == "1"
     assert env["FLWR_HOME"] == str(tmp_path / "flwr")
+
+
+def test_virtual_nodes_get_a_gpu_share_only_when_a_gpu_is_there_and_wanted() -> None:
+    import torch
+
+    from fog.launch import gpu_share
+
+    assert gpu_share(4, {"device": "cpu"}) == 0.0
+    expected = 0.25 if torch.cuda.is_available() else 0.0
+    assert gpu_share(4) == expected and gpu_share(4, {"device": "cuda"}) == expected
