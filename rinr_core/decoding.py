@@ -16,13 +16,12 @@ import numpy as np
 import torch
 
 from rinr_core.container import ROLE_FRAME, ROLE_OBJECT_DIRECT, RinrPayload, StoredInr, unpack
+from rinr_core.devices import memory_budget_mb
 from rinr_core.numerics import float32_exact
 from rinr_core.siren import SirenParams, grid_coords, siren_forward
 
 DEFAULT_MEMORY_MB = 256
-# On a CPU the batched matmuls are compute-bound: small chunks keep a group's activations in
-# cache (large ones ran 2x slower than a loop); on a GPU large batches amortize kernel launches.
-CPU_MEMORY_MB = 4
+# Explicit budgets only; decode_many sizes its own from the device (rinr_core.devices).
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -147,7 +146,7 @@ def decode_many(payloads: Sequence[bytes], device: str | torch.device | None = N
     parsed = [unpack(p) for p in payloads]
     dev = pick_device(device)
     if memory_mb is None:
-        memory_mb = CPU_MEMORY_MB if dev.type == "cpu" else DEFAULT_MEMORY_MB
+        memory_mb = memory_budget_mb(dev)  # sized from the device's free memory
     return [to_uint8(img) for img in render_payloads(parsed, dev, memory_mb=memory_mb)]
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rinr_core.devices import memory_budget_mb
 from rinr_core.errors import ConfigError
 from rinr_core.nerv.arch import NervArch
 from rinr_core.numerics import float32_exact
@@ -74,10 +75,17 @@ def frame_times(indices: Sequence[int] | torch.Tensor, index_scale: float,
 
 
 @float32_exact
-def render(model: Nerv, times: torch.Tensor, *, batch_size: int = 8) -> torch.Tensor:
-    """Float frames ``[N, H, W, 3]`` in ``[0, 1]`` for ``times``, rendered in batches."""
+def render(model: Nerv, times: torch.Tensor, *, batch_size: int | None = None) -> torch.Tensor:
+    """Float frames ``[N, H, W, 3]`` in ``[0, 1]`` for ``times``, rendered in batches.
+
+    ``batch_size`` frames per call; default: as many as the device's memory budget holds
+    (:func:`rinr_core.devices.memory_budget_mb`; about 16 float copies of a frame each).
+    """
     device = next(model.parameters()).device
     times = times.to(device)
+    if batch_size is None:
+        frame_mb = 16 * 4 * 3 * model.height * model.width / 2**20
+        batch_size = max(1, int(memory_budget_mb(device) // max(frame_mb, 1e-6)))
     model.eval()
     with torch.no_grad():
         out = [model(times[i : i + batch_size]) for i in range(0, times.shape[0], batch_size)]

@@ -10,6 +10,7 @@ import torch
 
 from rinr_core.container import StoredInr
 from rinr_core.decoding import add_object_inrs, pick_device, to_uint8
+from rinr_core.devices import memory_budget_mb
 from rinr_core.errors import ConfigError
 from rinr_core.frames import Box
 from rinr_core.nerv import Nerv, NervArch, frame_times, load_quantized, render
@@ -45,8 +46,13 @@ def _render_backgrounds(payload: SequencePayload, frames: Sequence[SequenceFrame
 
 
 def _add_objects(images: list[torch.Tensor], boxes: Sequence[Box], inrs: Sequence[StoredInr | None],
-                 device: torch.device, memory_mb: float = 64) -> None:
-    """Add every object residual INR to its image inside its box (grouped by architecture)."""
+                 device: torch.device, memory_mb: float | None = None) -> None:
+    """Add every object residual INR to its image inside its box (grouped by architecture).
+
+    ``memory_mb`` per batched call; default: the device's budget (:mod:`rinr_core.devices`).
+    """
+    if memory_mb is None:
+        memory_mb = memory_budget_mb(device)
     present = [k for k, inr in enumerate(inrs) if inr is not None]
     add_object_inrs([images[k] for k in present], [boxes[k] for k in present],
                     [inrs[k] for k in present], device, memory_mb=memory_mb)  # type: ignore[misc]
