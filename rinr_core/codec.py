@@ -41,7 +41,7 @@ from rinr_core.decoding import (
     pick_device,
     render_payloads,
     stored_to_params,
-    to_uint8,
+    to_uint8_many,
 )
 from rinr_core.errors import ConfigError
 from rinr_core.fitting import FitSettings, fit_sirens
@@ -334,7 +334,7 @@ def encode_frames(frames: Sequence[Frame], settings: CodecSettings | None = None
             packed[i] = item
     done = cast(list[tuple[RinrPayload, dict]], packed)  # every position was encoded above
     payloads = [pack(p) for p, _ in done]
-    decoded = [to_uint8(img) for img in render_payloads([p for p, _ in done], device)]
+    decoded = to_uint8_many(render_payloads([p for p, _ in done], device))
     return [
         EncodeResult(b, f, {**measure(f, b, d, settings.mode), **extra})
         for b, f, d, (_, extra) in zip(payloads, frames, decoded, done, strict=True)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from rinr_core.container import ROLE_FRAME, ROLE_OBJECT_DIRECT, RinrPayload, StoredInr, unpack
-from rinr_core.devices import memory_budget_mb
+from rinr_core.devices import memory_budget_mb, resolve_device
 from rinr_core.numerics import float32_exact
 from rinr_core.siren import SirenParams, grid_coords, siren_forward
 
@@ -25,10 +25,12 @@ DEFAULT_MEMORY_MB = 256
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` if given, else ``cuda`` when available, else ``cpu``."""
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """``device`` if given, else ``cuda`` when available, else ``cpu``.
+
+    Raises :class:`~rinr_core.devices.DeviceUnavailableError` for a CUDA device that is not
+    visible: never a silent CPU fallback (:func:`rinr_core.devices.resolve_device`).
+    """
+    return resolve_device(device)
 
 
 def stored_to_params(inrs: Sequence[StoredInr], device: torch.device | str = "cpu") -> SirenParams:
@@ -147,7 +149,21 @@ def decode_many(payloads: Sequence[bytes], device: str | torch.device | None = N
     dev = pick_device(device)
     if memory_mb is None:
         memory_mb = memory_budget_mb(dev)  # sized from the device's free memory
-    return [to_uint8(img) for img in render_payloads(parsed, dev, memory_mb=memory_mb)]
+    return to_uint8_many(render_payloads(parsed, dev, memory_mb=memory_mb))
+
+
+def to_uint8_many(images: Sequence[torch.Tensor]) -> list[np.ndarray]:
+    """:func:`to_uint8` of many images with one device-to-host copy per image size."""
+    out: list[np.ndarray | None] = [None] * len(images)
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for i, image in enumerate(images):
+        by_shape.setdefault(tuple(image.shape), []).append(i)
+    for members in by_shape.values():
+        stacked = torch.stack([images[i] for i in members])
+        host = torch.round(stacked.clamp(0, 1) * 255).to(torch.uint8).cpu().numpy()
+        for k, i in enumerate(members):
+            out[i] = host[k]
+    return out  # type: ignore[return-value]
 
 
 def decode(payload: bytes, device: str | torch.device | None = None) -> np.ndarray:

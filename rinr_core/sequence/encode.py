@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from rinr_core.decoding import pick_device, stored_to_params, to_uint8
+from rinr_core.decoding import pick_device, stored_to_params, to_uint8_many
 from rinr_core.entropy import encode_tensors
 from rinr_core.errors import ConfigError
 from rinr_core.frames import Frame
@@ -70,7 +70,7 @@ def _measure(data: bytes, frames: Sequence[Frame], device: torch.device, base: S
     """
     parsed = unpack_sequence(data, base)
     table = _version_table(parsed, base)
-    decoded = [to_uint8(img) for img in render_sequence(parsed, None, device, base=base)]
+    decoded = to_uint8_many(render_sequence(parsed, None, device, base=base))
     own = [len(_pack_frame(f)) for f in parsed.frames]
     shared = (len(data) - sum(own)) / len(parsed.frames)
     out = []

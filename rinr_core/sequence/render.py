@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from rinr_core.container import StoredInr
-from rinr_core.decoding import add_object_inrs, pick_device, to_uint8
+from rinr_core.decoding import add_object_inrs, pick_device, to_uint8_many
 from rinr_core.devices import memory_budget_mb
 from rinr_core.errors import ConfigError
 from rinr_core.frames import Box
@@ -86,7 +86,7 @@ def decode_sequence(payload: bytes, indices: Sequence[int] | None = None,
     ``indices`` are frame indices as stored (``0..N-1`` for a fresh encode, continuing for
     updates); ``None`` decodes every frame, batched. Raises the payload's :class:`PayloadError`.
     """
-    return [to_uint8(img) for img in render_sequence(unpack_sequence(payload), indices, device)]
+    return to_uint8_many(render_sequence(unpack_sequence(payload), indices, device))
 
 
 def frame_boxes(payload: bytes) -> dict[int, Box]:
