@@ -104,10 +104,13 @@ class FogEncoder:
         self.warm = self.codec.new_state() if self.codec.new_state else None
         self.streams = StreamEncoder(config, cache) if self.codec.kind == STREAM else None
 
-    def encode(self, uploads: list[tuple[str, Upload]], *, relay: bool = False) -> EncodeOutcome:
+    def encode(self, uploads: list[tuple[str, Upload]], *, relay: bool = False,
+               fresh: bool = False) -> EncodeOutcome:
         """Check and encode ``(owner, upload)`` pairs; refused ones are in ``rejected``.
 
-        ``relay=True`` (or ``codec = jpeg``) keeps the checked JPEGs as they are.
+        ``relay=True`` (or ``codec = jpeg``) keeps the checked JPEGs as they are. ``fresh=True``
+        encodes again without reading the cache (a frame a node reported broken must not be
+        sent as the same bytes); the fresh payloads replace the cached ones.
         """
         start = time.perf_counter()
         corrupt_before = self.cache.corrupt
@@ -124,7 +127,7 @@ class FogEncoder:
             encoded = [self._relay(owner, upload, frame) for owner, upload, frame in checked]
             outcome = EncodeOutcome(encoded, rejected)
         else:
-            outcome = self._encode_frames(checked, rejected)
+            outcome = self._encode_frames(checked, rejected, fresh=fresh)
         outcome.seconds = time.perf_counter() - start
         outcome.cache_corrupt = self.cache.corrupt - corrupt_before
         return outcome
@@ -138,13 +141,13 @@ class FogEncoder:
                             frame.label, upload.jpeg, metrics)
 
     def _encode_frames(self, checked: list[tuple[str, Upload, Frame]],
-                       rejected: list[Rejection]) -> EncodeOutcome:
+                       rejected: list[Rejection], *, fresh: bool = False) -> EncodeOutcome:
         """Cached payloads where present; the rest encoded in batches and cached."""
         keys = [cache_key(u.jpeg, f.box, self.settings, self.codec.name) for _, u, f in checked]
         results: list[EncodedFrame | None] = []
         todo: list[int] = []
         for i, ((owner, upload, frame), key) in enumerate(zip(checked, keys, strict=True)):
-            hit = self.cache.get(key, check=self._check)
+            hit = None if fresh else self.cache.get(key, check=self._check)
             if hit is None:
                 todo.append(i)
                 results.append(None)

@@ -16,10 +16,13 @@ inputs measured in the run (:meth:`RunReport.set_placement`), so a report can be
 against the model (:func:`report_plan_inputs`).
 
 The run's ``status`` (:data:`STATUSES`): ``running`` until the end, then ``completed`` when
-every round ran and every node answered every phase readably, ``completed_with_errors`` when
-every round ran but some phase lost a reply or got an error reply or an unreadable one (the
-``errors`` of the summary say which: round, phase, node, reason), and ``failed`` when the
-ServerApp stopped on an exception (a fog-side error).
+every round ran, every node answered every phase readably and every shareable frame reached
+every live node; ``completed_with_errors`` when every frame arrived but some phase lost a
+reply or got an error reply or an unreadable one (the ``errors`` of the summary say which:
+round, phase, node, reason); ``incomplete`` when a live node (one that answered the last
+broadcast) still lacks frames (``missing``: node -> frame ids) or frames were given up on
+(``undeliverable``: frame id -> why); and ``failed`` when the ServerApp stopped on an
+exception (a fog-side error).
 """
 
 from __future__ import annotations
@@ -41,8 +44,9 @@ PHASES = ("collect", "broadcast", "train", "evaluate")
 DIRECTIONS = ("down", "up")
 COMPLETED = "completed"
 COMPLETED_WITH_ERRORS = "completed_with_errors"
+INCOMPLETE = "incomplete"
 FAILED = "failed"
-STATUSES = ("running", COMPLETED, COMPLETED_WITH_ERRORS, FAILED)
+STATUSES = ("running", COMPLETED, COMPLETED_WITH_ERRORS, INCOMPLETE, FAILED)
 """Every ``status`` a report can have (see the module docstring)."""
 
 
@@ -102,6 +106,8 @@ class RoundRecord:
     rejected: list[dict] = field(default_factory=list)
     encoded_now: int = 0
     cache_hits: int = 0
+    cache_corrupt: int = 0  # damaged encode-cache entries dropped and encoded again
+    reencoded: list[str] = field(default_factory=list)  # frames encoded afresh: reported broken
     encode_seconds: float = 0.0
     delivered: dict[str, list[str]] = field(default_factory=dict)
     delivered_bytes: dict[str, int] = field(default_factory=dict)  # payload bytes of them
@@ -128,6 +134,8 @@ class RunReport:
         self.placement: dict = {"requested": self.run_config.get("placement"), "chosen": None,
                                 "round": None, "reason": "no frames were collected"}
         self.devices: dict[str, str] = {}  # "fog" and each node: the torch device it resolved
+        self.missing: dict[str, list[str]] = {}
+        self.undeliverable: dict[str, str] = {}
 
     def round(self, server_round: int) -> RoundRecord:
         """The record of ``server_round`` (created on first use)."""
@@ -165,9 +173,18 @@ class RunReport:
         """Every error of the run: ``{"round", "phase", "node", "reason"}``, in round order."""
         return [{"round": r.round, **e} for _, r in sorted(self.rounds.items()) for e in r.errors]
 
-    def complete(self) -> str:
-        """Set and return the status of a run whose rounds all ran (see the module docstring)."""
-        self.status = COMPLETED_WITH_ERRORS if self.errors() else COMPLETED
+    def complete(self, missing: dict[str, list[str]] | None = None,
+                 undeliverable: dict[str, str] | None = None) -> str:
+        """Set and return the status of a run whose rounds all ran (see the module docstring).
+
+        ``missing``: frames each live node still lacks; ``undeliverable``: frames given up on.
+        """
+        self.missing = dict(missing or {})
+        self.undeliverable = dict(undeliverable or {})
+        if self.missing or self.undeliverable:
+            self.status = INCOMPLETE
+        else:
+            self.status = COMPLETED_WITH_ERRORS if self.errors() else COMPLETED
         return self.status
 
     def fail(self) -> str:
@@ -203,6 +220,8 @@ class RunReport:
             "placement": placement,
             "devices": dict(sorted(self.devices.items())),
             "status": self.status,
+            "missing": self.missing,
+            "undeliverable": self.undeliverable,
             "seconds": round((self.finished or time.time()) - self.started, 1),
             "bytes_by_phase": self.ledger.totals(),
             "jpeg_relay_bytes_by_phase": self.ledger.totals("jpeg_relay_bytes"),

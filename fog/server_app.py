@@ -54,7 +54,7 @@ def main(grid: Grid, context: Context) -> None:
         wait_for_nodes(grid, config.min_nodes, config.node_wait_s)
         for server_round in range(1, config.num_server_rounds + 1):
             run_round(grid, strategy, server_round)
-        report.complete()
+        report.complete(strategy.missing(), strategy.deliveries.undeliverable)
     except BaseException:
         report.fail()
         raise
@@ -64,8 +64,9 @@ def main(grid: Grid, context: Context) -> None:
         context.state["report"] = ConfigRecord({k: str(p) for k, p in paths.items()})
         log(INFO, "[rinr] report written to %s\n%s", paths["json"], format_summary(report.to_dict()))
         log(INFO if report.status == COMPLETED else WARNING,
-            "[rinr] run status: %s (%d error(s) and missing replies; see %s)", report.status,
-            len(report.errors()), paths["json"])
+            "[rinr] run status: %s (%d error(s) and missing replies, %d node(s) missing frames, "
+            "%d undeliverable frame(s); see %s)", report.status, len(report.errors()),
+            len(report.missing), len(report.undeliverable), paths["json"])
 
 
 def wait_for_nodes(grid: Grid, min_nodes: int, timeout: float, settle: float = 1.0) -> list[int]:

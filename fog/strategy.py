@@ -43,6 +43,7 @@ from flwr.app import Message, RecordDict
 from flwr.common import log
 
 from fog.aggregation import Aggregator, Layout, Result, layout_of
+from fog.delivery import DeliveryLedger
 from fog.encoder import EncodedFrame, EncodeOutcome, FogEncoder
 from fog.placement import detector_size, measured_plan_inputs
 from fog.replies import (
@@ -116,6 +117,9 @@ class RinrStrategy:
         self.placement = "edge" if config.placement == AUTO else config.placement
         self.advice: Recommendation | None = None
         self._sent: dict[str, list[tuple[tuple[str, ...], int]]] = {}  # node -> (frames, bytes)
+        self.uploads: dict[str, tuple[str, Upload]] = {}  # frame id -> (owner, its upload)
+        self.deliveries = DeliveryLedger()
+        self.live: set[str] = set()  # nodes that answered the last broadcast
 
     # --- nodes ------------------------------------------------------------------------------
 
@@ -236,6 +240,7 @@ class RinrStrategy:
         relay = self.placement == "fog"
         outcome = self.encoder.encode(uploads, relay=relay)
         record = self.report.round(server_round)
+        self.uploads.update({u.frame_id: (owner, u) for owner, u in uploads})
         for entry in outcome.encoded:
             self.catalog[entry.frame_id] = entry
             self.nodes[entry.owner].accepted.append(entry.frame_id)
@@ -249,16 +254,38 @@ class RinrStrategy:
                 rejection.frame_id, rejection.owner, rejection.reason)
         record.encoded_now += outcome.encoded_now
         record.cache_hits += outcome.cache_hits
+        record.cache_corrupt += outcome.cache_corrupt
         record.encode_seconds += outcome.seconds
         return outcome
 
     # --- broadcast ----------------------------------------------------------------------------
 
     def pending(self, state: NodeState) -> list[EncodedFrame]:
-        """Catalog frames ``state``'s node neither holds nor uploaded, in catalog order."""
+        """Catalog frames ``state``'s node neither holds nor uploaded, in catalog order
+        (frames given up on as undeliverable are not sent again)."""
         own = set(state.accepted)
+        gone = self.deliveries.undeliverable
         return [e for fid, e in self.catalog.items()
-                if fid not in state.held and fid not in own and e.owner != state.key]
+                if fid not in state.held and fid not in own and e.owner != state.key
+                and fid not in gone]
+
+    def missing(self) -> dict[str, list[str]]:
+        """Shareable frames each live node still lacks (undeliverable ones aside)."""
+        lacking = {key: [e.frame_id for e in self.pending(state)]
+                   for key, state in self.nodes.items() if key in self.live}
+        return self.deliveries.missing(lacking)
+
+    def refresh_broken(self, server_round: int) -> None:
+        """Encode afresh, bypassing the cache, every frame a node reported broken."""
+        todo = [self.uploads[f] for f in sorted(self.deliveries.take_refresh()) if f in self.uploads]
+        if not todo:
+            return
+        outcome = self.encoder.encode(todo, relay=self.placement == "fog", fresh=True)
+        for entry in outcome.encoded:
+            self.catalog[entry.frame_id] = entry
+        self.report.round(server_round).reencoded += [e.frame_id for e in outcome.encoded]
+        log(INFO, "[rinr] round %d: %d frame(s) a node reported broken encoded afresh",
+            server_round, len(outcome.encoded))
 
     def deliveries_for(self, state: NodeState) -> list[Delivery]:
         """The items that bring ``state``'s node every frame it lacks.
@@ -315,11 +342,18 @@ class RinrStrategy:
                                                     if stored.intersection(frames))
             record.broken += [{"node": state.key, "frame": fid, "reason": why}
                               for fid, why in zip(node.broken, node.reasons, strict=False)]
+            self.live.add(state.key)
+            for fid, why in zip(node.broken, node.reasons, strict=False):
+                entry = self.catalog.get(fid)
+                if entry is not None:
+                    self.deliveries.broken(fid, why, re_encodable=not entry.stream)
             # a stream whose item could not be stored is sent whole next time
             state.resend |= {self.catalog[fid].stream for fid in node.broken
                              if fid in self.catalog and self.catalog[fid].stream}
 
+        self.live = set()
         self._each(server_round, "broadcast", replies, read_broadcast, apply)
+        self.refresh_broken(server_round)
 
     # --- train ----------------------------------------------------------------------------------
 
