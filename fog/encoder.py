@@ -22,7 +22,7 @@ from fog.streams import StreamEncoder
 from rinr_core.codecs import STREAM, get_container
 from rinr_core.errors import BadFrameError
 from rinr_core.frames import Box, Frame
-from rinr_core.images import load_image
+from rinr_core.images import image_size, load_image
 from rinr_runtime.config import RuntimeConfig
 from rinr_runtime.records import KIND_JPEG, KIND_RINRS, Upload, frame_id
 
@@ -79,13 +79,26 @@ def codec_settings(config: RuntimeConfig) -> Any:
     return None if spec.relay else spec.settings(config.codec_options())
 
 
-def check_upload(upload: Upload) -> Frame:
-    """The frame of an upload, or :class:`BadFrameError` saying what is wrong with it."""
+def check_upload(upload: Upload, *, max_bytes: int | None = None,
+                 max_pixels: int | None = None) -> Frame:
+    """The frame of an upload, or :class:`BadFrameError` saying what is wrong with it.
+
+    ``max_bytes`` and ``max_pixels`` bound what the fog accepts; the pixel count is read from
+    the image header, so an oversized frame (a decompression bomb) is never decoded.
+    """
     if frame_id(upload.jpeg) != upload.frame_id:
         raise BadFrameError(
             f"frame {upload.frame_id}: its JPEG does not match its content id (corrupted in "
             "transfer); the edge should upload it again under its real id"
         )
+    if max_bytes is not None and len(upload.jpeg) > max_bytes:
+        raise BadFrameError(f"frame {upload.frame_id}: {len(upload.jpeg)} bytes, over "
+                            f"max-frame-bytes = {max_bytes}; send it smaller or raise the limit")
+    if max_pixels is not None:
+        width, height = image_size(upload.jpeg, name=upload.name or upload.frame_id)
+        if width * height > max_pixels:
+            raise BadFrameError(f"frame {upload.frame_id}: {width}x{height} pixels, over "
+                                f"max-frame-pixels = {max_pixels}; not decoded")
     image = load_image(upload.jpeg, name=upload.name or upload.frame_id)
     return Frame(image, upload.box, upload.name, upload.label)
 
@@ -118,7 +131,9 @@ class FogEncoder:
         rejected: list[Rejection] = []
         for owner, upload in uploads:
             try:
-                checked.append((owner, upload, check_upload(upload)))
+                frame = check_upload(upload, max_bytes=self.config.max_frame_bytes,
+                                     max_pixels=self.config.max_frame_pixels)
+                checked.append((owner, upload, frame))
             except BadFrameError as exc:
                 rejected.append(Rejection(upload.frame_id, owner, str(exc)))
         if not relay and self.streams is not None:

@@ -104,6 +104,7 @@ class RoundRecord:
     nodes: list[str] = field(default_factory=list)
     collected: dict[str, int] = field(default_factory=dict)
     rejected: list[dict] = field(default_factory=list)
+    deferred: dict[str, dict] = field(default_factory=dict)  # node -> frames over its budget
     encoded_now: int = 0
     cache_hits: int = 0
     cache_corrupt: int = 0  # damaged encode-cache entries dropped and encoded again

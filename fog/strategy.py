@@ -147,7 +147,16 @@ class RinrStrategy:
         A reply that cannot be read is reported as its node's error and skipped; an exception
         of ``apply`` (fog-side logic) propagates.
         """
+        claimed: dict[str, int] = {}  # node key -> the node id that used it in this phase
         for node_id, reply in sorted(replies.items()):
+            key = reply_key(reply)
+            if key is not None and claimed.setdefault(key, node_id) != node_id:
+                reason = (f"duplicate node identity {key!r}: node {node_id} claims the key node "
+                          f"{claimed[key]} already uses; its reply is refused (give every "
+                          "SuperNode its own partition-id in --node-config)")
+                log(WARNING, "[rinr] round %d %s: %s", server_round, phase, reason)
+                self.report.error(server_round, phase, f"n{node_id}", reason)
+                continue
             label = self.identify(node_id, reply)
             state = self._state(node_id)
             try:
@@ -183,7 +192,7 @@ class RinrStrategy:
             self.report.set_device(state.key, reply.node.device)
             state.held = set(reply.node.held)
             state.num_val = reply.node.num_val
-            count = 0
+            count = size = deferred = 0
             for upload in reply.uploads:
                 fid = upload.frame_id
                 if fid in state.rejected or fid in state.accepted or fid in seen:
@@ -191,9 +200,20 @@ class RinrStrategy:
                 if fid in self.catalog:  # the same JPEG from another node: already here
                     state.accepted.append(fid)
                     continue
+                if (count + 1 > self.config.max_upload_frames
+                        or size + len(upload.jpeg) > self.config.max_upload_bytes):
+                    deferred += 1  # not acknowledged: the node uploads it again next round
+                    continue
                 seen.add(fid)
                 new.append((state.key, upload))
                 count += 1
+                size += len(upload.jpeg)
+            if deferred:
+                reason = (f"{deferred} frame(s) over this round's max-upload-frames = "
+                          f"{self.config.max_upload_frames} or max-upload-bytes = "
+                          f"{self.config.max_upload_bytes}; deferred to the next round")
+                record.deferred[state.key] = {"frames": deferred, "reason": reason}
+                log(INFO, "[rinr] round %d collect %s: %s", server_round, state.key, reason)
             record.collected[state.key] = record.collected.get(state.key, 0) + count
             record.nodes.append(state.key)
 

@@ -118,6 +118,21 @@ def resize_frame(frame: Frame, max_side: int | None) -> Frame:
     return Frame(np.asarray(resized), box, frame.name, frame.label, meta)
 
 
+def image_size(source: bytes, *, name: str | None = None) -> tuple[int, int]:
+    """``(width, height)`` from an image's header alone (nothing is decoded).
+
+    Raises
+    ------
+    UnreadableImageError
+        The bytes are not an image Pillow can identify.
+    """
+    try:
+        with Image.open(io.BytesIO(source)) as img:
+            return int(img.size[0]), int(img.size[1])
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise UnreadableImageError(f"{name or 'image'}: cannot read its header: {exc}") from exc
+
+
 def encode_image(image: np.ndarray, fmt: str = "JPEG", quality: int = 95) -> bytes:
     """Encode a ``uint8`` RGB array as JPEG, PNG, WebP or AVIF bytes with Pillow.
 

@@ -73,6 +73,15 @@ KEYS: tuple[Key, ...] = (
     Key("target-object-db", 0.0, "`res-nerv`: refit an object INR below this PSNR with the next "
         "larger object tier (0: off)."),
     Key("encode-batch", 32, "Most frames the fog fits in one batched encode call."),
+    # limits on what one node may send (what exceeds them is refused or deferred, with reasons)
+    Key("max-upload-frames", 256, "Most frames the fog takes from one node per round; the rest "
+        "are deferred (not acknowledged, so the node uploads them again next round)."),
+    Key("max-upload-bytes", 64_000_000, "Most JPEG bytes the fog takes from one node per round; "
+        "frames past it are deferred like those past `max-upload-frames`."),
+    Key("max-frame-bytes", 4_000_000, "Largest JPEG the fog accepts (bytes); a larger one is "
+        "refused with the reason."),
+    Key("max-frame-pixels", 16_777_216, "Largest frame the fog decodes (width x height, read from "
+        "the JPEG header before decoding); a larger one is refused, never decoded."),
     Key("inr-warm-start", True,
         "Start each frame's INRs from the previous frame of the same node (a quarter of the "
         "steps, motion-compensated); `false`: every frame from scratch."),
@@ -140,6 +149,10 @@ class RuntimeConfig:
     target_background_db: float
     target_object_db: float
     encode_batch: int
+    max_upload_frames: int
+    max_upload_bytes: int
+    max_frame_bytes: int
+    max_frame_pixels: int
     inr_warm_start: bool
     train: bool
     placement: str
@@ -205,6 +218,10 @@ class RuntimeConfig:
             "target-background-db": self.target_background_db >= 0,
             "target-object-db": self.target_object_db >= 0,
             "encode-batch": self.encode_batch >= 1,
+            "max-upload-frames": self.max_upload_frames >= 1,
+            "max-upload-bytes": self.max_upload_bytes >= 1,
+            "max-frame-bytes": self.max_frame_bytes >= 1,
+            "max-frame-pixels": self.max_frame_pixels >= 256,
             "placement": self.placement in PLACEMENTS,
             "aggregation": self.aggregation in AGGREGATIONS,
             "proximal-mu": self.proximal_mu >= 0,
