@@ -129,8 +129,11 @@ def image_size(source: bytes, *, name: str | None = None) -> tuple[int, int]:
     try:
         with Image.open(io.BytesIO(source)) as img:
             return int(img.size[0]), int(img.size[1])
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise UnreadableImageError(f"{name or 'image'}: cannot read its header: {exc}") from exc
+    except Exception as exc:  # Pillow raises many types (OSError, SyntaxError, ValueError, ...)
+        raise UnreadableImageError(
+            f"cannot read image {name or '<bytes>'}: its header: {type(exc).__name__}: {exc}; "
+            "check that the file is a complete JPEG/PNG/WebP image"
+        ) from exc
 
 
 def encode_image(image: np.ndarray, fmt: str = "JPEG", quality: int = 95) -> bytes:
