@@ -17,8 +17,10 @@ and renamed, so a crash never leaves a half-written entry.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import logging
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +30,8 @@ import numpy as np
 from rinr_core.errors import PayloadError
 from rinr_core.files import write_atomic
 from rinr_runtime.records import KIND_JPEG, Ack, Delivery
+
+log = logging.getLogger(__name__)
 
 _SUFFIX = {KIND_JPEG: ".jpg"}
 _STREAM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -77,7 +81,13 @@ class NodeStore:
     # --- received frames ------------------------------------------------------------------
 
     def _index(self) -> dict[str, dict]:
-        return dict(_read_json(self._index_path, {}))  # type: ignore[arg-type]
+        """The index; a damaged index file counts as empty (the fog then resends everything)."""
+        try:
+            return dict(_read_json(self._index_path, {}))  # type: ignore[arg-type]
+        except (ValueError, TypeError, OSError) as exc:
+            log.warning("edge store index %s is damaged (%s); starting from an empty store",
+                        self._index_path, exc)
+            return {}
 
     def held_ids(self) -> list[str]:
         """Ids of every stored frame, in the order they arrived.
@@ -88,7 +98,23 @@ class NodeStore:
         index = self._index()
         streams = {e["stream"] for e in index.values() if e.get("stream")}
         damaged = {s for s in streams if not self._stream_intact(s)}
-        return [fid for fid, e in index.items() if e.get("stream", "") not in damaged]
+        return [fid for fid, e in index.items()
+                if e.get("stream", "") not in damaged and (e.get("stream") or self._item_intact(fid, e))]
+
+    def _item_intact(self, frame_id: str, entry: dict) -> bool:
+        """Whether a stored item's file is there with the sha256 it was stored with.
+
+        A missing, truncated or damaged item is not reported as held, so the fog sends it
+        again; an entry without a digest (stored by an older version) is checked by size.
+        """
+        try:
+            data = self.item_path(frame_id, entry["kind"]).read_bytes()
+        except (OSError, KeyError):
+            return False
+        digest = entry.get("sha256")
+        if digest is None:
+            return len(data) == entry.get("bytes")
+        return hashlib.sha256(data).hexdigest() == digest
 
     def items(self) -> list[StoredItem]:
         """Every stored frame's description, in the order they arrived."""
@@ -112,12 +138,13 @@ class NodeStore:
         index = self._index()
         stored = []
         for d in deliveries:
-            if d.frame_id in index:
-                continue
+            if d.frame_id in index and self._item_intact(d.frame_id, index[d.frame_id]):
+                continue  # held and intact; a damaged copy is replaced
             write_atomic(self.item_path(d.frame_id, d.kind), d.data)
             item = StoredItem(d.frame_id, d.kind, tuple(int(v) for v in d.box), d.label,
                               d.source, int(server_round), len(d.data))
             stored.append(self._enter(index, item))
+            index[d.frame_id]["sha256"] = hashlib.sha256(d.data).hexdigest()
         if stored:
             write_atomic(self._index_path, json.dumps(index).encode())
         return stored
