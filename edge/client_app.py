@@ -25,6 +25,7 @@ import dataclasses
 from flwr.app import Context, Message, RecordDict
 from flwr.clientapp import ClientApp
 
+from edge.chaos import maybe_fail
 from edge.node import EdgeNode
 from rinr_runtime.config import node_run_config
 from rinr_runtime.records import (
@@ -59,10 +60,17 @@ def _round(msg: Message) -> int:
     return int(read_round(msg.content)["round"])
 
 
+def _node(msg: Message, context: Context) -> EdgeNode:
+    """The node for this message (and, in soak tests only, an injected fault: ``chaos-rate``)."""
+    node = node_of(context)
+    maybe_fail(node.config, node.key, _round(msg), msg.metadata.message_type)
+    return node
+
+
 @app.query("collect")
 def collect(msg: Message, context: Context) -> Message:
     """Reply with the node's frames that the fog does not have yet."""
-    node = node_of(context)
+    node = _node(msg, context)
     server_round = _round(msg)
     uploads = node.collect(server_round, read_ack(msg.content))
     return Message(uploads_to_content(uploads, node.report(server_round)), reply_to=msg)
@@ -71,7 +79,7 @@ def collect(msg: Message, context: Context) -> Message:
 @app.query("broadcast")
 def broadcast(msg: Message, context: Context) -> Message:
     """Store the delivered frames; reply with what was stored and what is held."""
-    node = node_of(context)
+    node = _node(msg, context)
     server_round = _round(msg)
     report = node.receive(server_round, content_to_deliveries(msg.content), read_ack(msg.content))
     return Message(RecordDict({"node": report.to_record()}), reply_to=msg)
@@ -80,7 +88,7 @@ def broadcast(msg: Message, context: Context) -> Message:
 @app.train()
 def train(msg: Message, context: Context) -> Message:
     """Fine-tune on own + received frames; reply with metrics (and weights when asked)."""
-    node = node_of(context)
+    node = _node(msg, context)
     server_round = _round(msg)
     records = msg.content.array_records
     init = record_to_weights(records["weights"]) if "weights" in records else None
@@ -97,7 +105,7 @@ def train(msg: Message, context: Context) -> Message:
 @app.evaluate()
 def evaluate(msg: Message, context: Context) -> Message:
     """Evaluate the fog's weights on the node's held-out original JPEGs."""
-    node = node_of(context)
+    node = _node(msg, context)
     server_round = _round(msg)
     metrics = node.evaluate(server_round, record_to_weights(msg.content.array_records["weights"]))
     content = RecordDict({"metrics": metrics_to_record(metrics),

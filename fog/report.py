@@ -118,6 +118,8 @@ class RoundRecord:
     aggregate: dict[str, dict] = field(default_factory=dict)  # Flower's means: train/evaluate
     errors: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    fog_rss_mb: float = 0.0  # the fog process's resident memory at the round's end
+    fog_peak_rss_mb: float = 0.0  # and its peak so far
 
 
 class RunReport:

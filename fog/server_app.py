@@ -185,7 +185,20 @@ def run_round(grid: Grid, strategy: RinrStrategy, server_round: int) -> None:
     if strategy.wants_evaluate():
         _phase(grid, strategy, server_round, "evaluate", strategy.configure_evaluate,
                strategy.aggregate_evaluate, alive)
-    strategy.report.round(server_round).seconds = round(time.perf_counter() - start, 2)
+    record = strategy.report.round(server_round)
+    record.seconds = round(time.perf_counter() - start, 2)
+    record.fog_rss_mb, record.fog_peak_rss_mb = fog_memory_mb()
+
+
+def fog_memory_mb() -> tuple[float, float]:
+    """The fog process's resident memory now and its peak so far (MB)."""
+    import resource
+
+    import psutil
+
+    now = psutil.Process().memory_info().rss / 2**20
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    return round(now, 1), round(max(now, peak), 1)
 
 
 def report_path(context: Context) -> Path | None:

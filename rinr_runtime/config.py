@@ -123,6 +123,8 @@ KEYS: tuple[Key, ...] = (
     Key("run-dir", "", "Run report folder (empty: runs/<UTC time>)."),
     Key("cache-dir", "runs/encode-cache", "Fog encode cache, shared across runs (empty: off)."),
     Key("edge-dir", "runs/edge", "Edge state: <edge-dir>/run-<run id>/node-<partition id>/."),
+    Key("chaos-rate", 0.0, "Soak tests only: probability that a node fails a message (half "
+        "with an error, half silent past `round-timeout-s`), seeded by `seed`; 0 in real runs."),
     Key("device", "", "Torch device for encoding, decoding and training (empty: cuda if present)."),
 )
 
@@ -176,6 +178,7 @@ class RuntimeConfig:
     run_dir: str
     cache_dir: str
     edge_dir: str
+    chaos_rate: float
     device: str
 
     @classmethod
@@ -222,6 +225,7 @@ class RuntimeConfig:
             "max-upload-bytes": self.max_upload_bytes >= 1,
             "max-frame-bytes": self.max_frame_bytes >= 1,
             "max-frame-pixels": self.max_frame_pixels >= 256,
+            "chaos-rate": 0.0 <= self.chaos_rate <= 1.0,
             "placement": self.placement in PLACEMENTS,
             "aggregation": self.aggregation in AGGREGATIONS,
             "proximal-mu": self.proximal_mu >= 0,
