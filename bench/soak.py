@@ -1,6 +1,7 @@
 """Soak and load: many virtual nodes over many rounds through ``flwr run``, with injected faults.
 
-Default: 50 virtual nodes x 5 rounds, frames arriving every round (2 new per node per round),
+Default: 50 virtual nodes x 5 rounds, frames arriving every round (3 captured per node per
+round, 2 of them shared),
 one message in ten failing or going silent at random (``chaos-rate = 0.1``, seeded), the
 Residual-INR codec on small generated frames, no YOLO training. It checks, from the run's
 own report, that every frame reached every live node exactly once (no duplicate delivery,
