@@ -53,6 +53,14 @@ def _bytes_rows(summary: dict) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def _loss_lines(summary: dict) -> list[str]:
+    """What did not arrive: frames live nodes lack and frames given up on, by name."""
+    lines = [f"MISSING at {node}: {len(ids)} frame(s): {', '.join(ids[:5])}"
+             + (" ..." if len(ids) > 5 else "") for node, ids in summary.get("missing", {}).items()]
+    lines += [f"UNDELIVERABLE {fid}: {why}" for fid, why in summary.get("undeliverable", {}).items()]
+    return lines
+
+
 def _device_lines(summary: dict) -> list[str]:
     """``devices: fog cpu, p0 cuda:0 (...)``: where the fog and each node computed."""
     devices = summary.get("devices") or {}
@@ -77,6 +85,7 @@ def format_summary(report: dict) -> str:
         f"codec {s['codec']}  status {s['status']}  {s['seconds']} s",
         *_placement_lines(s),
         *_device_lines(s),
+        *_loss_lines(s),
         "",
         f"{'phase':<10} {'up (edge->fog)':>15} {'down (fog->edge)':>17} {'JPEG relay':>12}",
     ]

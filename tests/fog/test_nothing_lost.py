@@ -101,3 +101,33 @@ def test_a_frame_that_never_arrives_is_named_and_the_run_is_not_completed(tiny_c
     assert list(summary["undeliverable"]) == damaged
     assert "3 failed deliveries" in summary["undeliverable"][damaged[0]]
     assert set(_pairs(report)) == _expected(report) - {("p1", damaged[0])}
+    from fog.report_views import format_summary
+
+    assert f"UNDELIVERABLE {damaged[0]}" in format_summary(report)
+
+
+def test_an_item_damaged_in_a_nodes_store_arrives_again_next_round(tiny_config,
+                                                                  run_fog) -> None:
+    # Prepare: between rounds 1 and 2, one item in p1's store is cut short (a disk fault)
+    from edge.store import NodeStore
+    from fog.report_views import format_summary
+
+    damaged: list[str] = []
+
+    def before(msg: Message, context: Context) -> None:
+        if (context.node_config["partition-id"] == 1 and not damaged
+                and msg.metadata.message_type == "query.collect"
+                and msg.content.config_records["round"]["round"] == 2):
+            store = NodeStore(Path(tiny_config["edge-dir"]) / "run-1" / "node-p1")
+            item = store.items()[0]
+            path = store.item_path(item.frame_id, item.kind)
+            path.write_bytes(path.read_bytes()[:10])
+            damaged.append(item.frame_id)
+
+    # Execute
+    _, report = run_fog({**tiny_config, "frames-per-round": 0}, before=before)
+
+    # Assert: p1 stopped reporting it as held, and the fog sent it again in round 2
+    assert damaged and damaged[0] in report["rounds"][1]["delivered"]["p1"]
+    assert report["summary"]["status"] == "completed" and not report["summary"]["missing"]
+    assert "MISSING" not in format_summary(report)
