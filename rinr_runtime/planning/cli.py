@@ -38,6 +38,7 @@ from rinr_runtime.planning import (
     reduction_vs_serverless,
     sweep,
 )
+from rinr_runtime.planning.throughputs import Throughputs, load_throughputs
 
 DEFAULT_DEVICES = 10
 DEFAULT_FRAMES_PER_DEVICE = 300
@@ -97,6 +98,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--fog-train-fps", type=_positive, help="training images/s of the fog node")
     p.add_argument("--decode-fps", type=_positive, help="INR frames/s one edge decodes")
     p.add_argument("--encode-fps", type=_positive, help="INR frames/s the fog encodes")
+    p.add_argument("--throughputs", type=Path, metavar="FILE",
+                   help="measured encode/decode frames/s per codec and training images/s "
+                        "(bench/throughputs.py writes docs/results/throughputs.json); the "
+                        "--*-fps flags override it")
     p.add_argument("--max-devices", type=_positive_int, default=DEFAULT_MAX_DEVICES,
                    help=f"the sweep and plot go from 1 to this many devices (default "
                         f"{DEFAULT_MAX_DEVICES})")
@@ -137,15 +142,18 @@ def inputs_from_args(args: argparse.Namespace) -> PlanInputs:
         payload[codec] = float(given) if given is not None else float(
             inr_payload_bytes(codec, args.box_area, preset=args.preset))
     fps = {k: getattr(args, f"{k}_fps") for k in ("decode", "encode")}
+    measured = load_throughputs(args.throughputs) if args.throughputs else Throughputs()
+    decode = {**measured.decode_fps, **{c: fps["decode"] for c in inr if fps["decode"]}}
+    encode = {**measured.encode_fps, **{c: fps["encode"] for c in inr if fps["encode"]}}
     return PlanInputs(
         devices=args.devices, frames_per_device=args.frames_per_device, payload_bytes=payload,
         model_bytes=args.model_bytes if args.model_bytes is not None else size.bytes,
         model_arrays=size.arrays, rounds=args.rounds, frames_per_round=args.frames_per_round,
         epochs=args.epochs, aggregation=args.aggregation, bandwidth=args.bandwidth_mbps * MB,
         overhead=WireOverhead.none() if args.payload_only else WireOverhead(),
-        edge_train_fps=args.edge_train_fps, fog_train_fps=args.fog_train_fps,
-        decode_fps={c: fps["decode"] for c in inr if fps["decode"]},
-        encode_fps={c: fps["encode"] for c in inr if fps["encode"]},
+        edge_train_fps=args.edge_train_fps or measured.edge_train_fps,
+        fog_train_fps=args.fog_train_fps or measured.fog_train_fps,
+        decode_fps=decode, encode_fps=encode,
     )
 
 
@@ -160,6 +168,9 @@ def plan_result(inputs: PlanInputs, advice: Recommendation, args: argparse.Names
             "epochs": inputs.epochs, "aggregation": inputs.aggregation,
             "bandwidth_mbps": args.bandwidth_mbps, "box_area": args.box_area,
             "preset": args.preset, "overhead": "none" if args.payload_only else "flower-1.41",
+            "encode_fps": dict(inputs.encode_fps), "decode_fps": dict(inputs.decode_fps),
+            "edge_train_fps": inputs.edge_train_fps, "fog_train_fps": inputs.fog_train_fps,
+            "throughputs": str(args.throughputs) if args.throughputs else None,
         },
         "codec": advice.codec,
         "recommended": advice.placement,
