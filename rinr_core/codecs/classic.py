@@ -15,10 +15,9 @@ import numpy as np
 from rinr_core.classic import Quality, decode_classic, encode_classic
 from rinr_core.codec import EncodeResult
 from rinr_core.codecs.base import FRAME, Codec, CodecOptions, Container
+from rinr_core.codecs.pixels import encode_each
 from rinr_core.codecs.registry import register, register_container
 from rinr_core.frames import Frame
-from rinr_core.images import resize_frame
-from rinr_core.metrics import bits_per_pixel, frame_psnrs
 
 DEFAULT_QUALITY = 75
 """Quality of a classic peer when none is given (Pillow's JPEG default)."""
@@ -35,17 +34,9 @@ def _classic_codec(name: str, summary: str, *, runtime: bool = False) -> Codec:
     def encode(frames: Sequence[Frame], options: CodecOptions,
                state: object = None) -> list[EncodeResult]:
         quality = settings(options)
-        results = []
-        for frame in frames:
-            sized = resize_frame(frame, options.max_side) if options.max_side else frame
-            payload = encode_classic(sized.image, name, quality, sized.box)
-            decoded = decode_classic(payload, name)
-            metrics = {"mode": name, "width": sized.width, "height": sized.height,
-                       "bytes": len(payload),
-                       "bpp": bits_per_pixel(len(payload), sized.width, sized.height),
-                       **frame_psnrs(sized.image, decoded, sized.box), "macs_per_pixel": 0.0}
-            results.append(EncodeResult(payload, sized, metrics))
-        return results
+        return encode_each(frames, options, name,
+                           lambda f: encode_classic(f.image, name, quality, f.box),
+                           lambda payload: decode_classic(payload, name))
 
     def decode(payloads: Sequence[bytes], device: str | None = None) -> list[np.ndarray]:
         return [decode_classic(p, name) for p in payloads]

@@ -13,26 +13,17 @@ import numpy as np
 
 from rinr_core.codec import EncodeResult
 from rinr_core.codecs.base import FRAME, Codec, CodecOptions, Container
+from rinr_core.codecs.pixels import encode_each
 from rinr_core.codecs.registry import register, register_container
 from rinr_core.frames import Frame
-from rinr_core.images import encode_image, load_image, resize_frame
-from rinr_core.metrics import bits_per_pixel, frame_psnrs
+from rinr_core.images import encode_image, load_image
 
 PNG = "png"
 
 
 def _encode(frames: Sequence[Frame], options: CodecOptions,
             state: object = None) -> list[EncodeResult]:
-    results = []
-    for frame in frames:
-        sized = resize_frame(frame, options.max_side) if options.max_side else frame
-        payload = encode_image(sized.image, "PNG")
-        metrics = {"mode": PNG, "width": sized.width, "height": sized.height,
-                   "bytes": len(payload),
-                   "bpp": bits_per_pixel(len(payload), sized.width, sized.height),
-                   **frame_psnrs(sized.image, sized.image, sized.box), "macs_per_pixel": 0.0}
-        results.append(EncodeResult(payload, sized, metrics))
-    return results
+    return encode_each(frames, options, PNG, lambda f: encode_image(f.image, "PNG"), load_image)
 
 
 def _decode(payloads: Sequence[bytes], device: str | None = None) -> list[np.ndarray]:
