@@ -10,6 +10,11 @@ Handlers (message type -> handler):
   for them: a federated ``aggregation``).
 - ``evaluate``: evaluate the fog's global weights on the held-out original JPEGs.
 
+Weights in and out go through the node's :class:`rinr_runtime.weight_link.EdgeWeights`
+(``weight-codec``): a weight message is decoded against the model the node holds (a damaged
+one is refused: an error reply, and the fog resyncs), and trained weights go back as a delta
+with error feedback.
+
 Every reply carries the node's report (``"node"``: its key and the frames it holds), which is
 how the fog knows what to send it next. An exception in a handler becomes an error reply
 that the fog logs and skips; the node's state on disk is unchanged by a failed step.
@@ -33,10 +38,9 @@ from rinr_runtime.records import (
     metrics_to_record,
     read_ack,
     read_round,
-    record_to_weights,
     uploads_to_content,
-    weights_to_record,
 )
+from rinr_runtime.weight_link import BASES_KEY
 
 app = ClientApp()
 
@@ -91,14 +95,16 @@ def train(msg: Message, context: Context) -> Message:
     node = _node(msg, context)
     server_round = _round(msg)
     records = msg.content.array_records
-    init = record_to_weights(records["weights"]) if "weights" in records else None
+    init = node.weights.receive(records["weights"]) if "weights" in records else None
     settings = read_round(msg.content)
     mu = float(settings.get("proximal-mu", 0.0))  # sent by Flower's FedProx
     metrics, weights = node.train(server_round, init, proximal_mu=mu)
-    content = RecordDict({"metrics": metrics_to_record(metrics),
-                          "node": node.report(server_round).to_record()})
+    content = RecordDict({"metrics": metrics_to_record(metrics)})
     if weights is not None and bool(settings.get("return-weights", False)):
-        content["weights"] = weights_to_record(weights)
+        bases = settings.get(BASES_KEY, [])
+        content["weights"] = node.weights.reply(
+            weights, [str(b) for b in bases] if isinstance(bases, list) else [])
+    content["node"] = node.report(server_round).to_record()  # after reply: the bases it holds
     return Message(content, reply_to=msg)
 
 
@@ -107,7 +113,7 @@ def evaluate(msg: Message, context: Context) -> Message:
     """Evaluate the fog's weights on the node's held-out original JPEGs."""
     node = _node(msg, context)
     server_round = _round(msg)
-    metrics = node.evaluate(server_round, record_to_weights(msg.content.array_records["weights"]))
+    metrics = node.evaluate(server_round, node.weights.receive(msg.content.array_records["weights"]))
     content = RecordDict({"metrics": metrics_to_record(metrics),
                           "node": node.report(server_round).to_record()})
     return Message(content, reply_to=msg)

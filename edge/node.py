@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import partial
 from logging import INFO
 from pathlib import Path
 
@@ -30,9 +31,9 @@ from rinr_core.codecs import get_container
 from rinr_core.devices import describe_device, resolve_device
 from rinr_core.errors import BadFrameError, ConfigError, PayloadError
 from rinr_core.frames import Frame
-from rinr_core.sequence import decode_sequence
 from rinr_runtime.config import RuntimeConfig, resolve_path, yolo_settings
 from rinr_runtime.records import Ack, Delivery, NodeReport, Upload
+from rinr_runtime.weight_link import EdgeWeights, initial_model
 
 
 def node_key(context: Context) -> str:
@@ -66,6 +67,10 @@ class EdgeNode:
         # visible raises DeviceUnavailableError here: the node refuses the work, never
         # silently decoding and training on the CPU
         self.device = describe_device(resolve_device(config.torch_device))
+        # the global model it holds (base of weight deltas) and its upload residual
+        self.weights = EdgeWeights(
+            self.store.root / "weights", config.weight_codec, config.weight_bits,
+            initial=partial(initial_model, config.model, config.class_names, config.seed))
 
     @classmethod
     def from_context(cls, context: Context) -> EdgeNode:
@@ -91,7 +96,7 @@ class EdgeNode:
             key=self.key, held=self.store.held_ids(),
             num_own=len(self.frames.captured(server_round, per_round)),
             num_val=len(self.frames.val_frames(server_round, per_round)), device=self.device,
-            **fields,
+            weights_base=self.weights.held_id(), **fields,
         )
 
     # --- collect and receive -----------------------------------------------------------------
@@ -175,11 +180,15 @@ class EdgeNode:
 
     def _decode_stream(self, stream: str, members: list[tuple[StoredItem, str]],
                        broken: dict[str, str]) -> list[Frame]:
-        """Frames of one stored ``.rinrs`` stream, decoded together; on failure all are broken."""
+        """Frames of one stored stream, decoded together by its payload format (NeRV or
+        grid, told apart by its magic number); on failure all are broken."""
         try:
             data = self.store.stream_path(stream).read_bytes()
-            images = decode_sequence(data, [item.index for item, _ in members],
-                                     device=self.config.torch_device)
+            decode_frames = get_container(members[0][0].kind).decode_frames
+            if decode_frames is None:
+                raise PayloadError(f"payload format {members[0][0].kind!r} is not a stream format")
+            images = decode_frames(data, [item.index for item, _ in members],
+                                   self.config.torch_device)
         except (OSError, PayloadError, ConfigError) as exc:
             broken.update({item.frame_id: f"stream {stream}: {exc}" for item, _ in members})
             return []
@@ -221,8 +230,12 @@ class EdgeNode:
         data_yaml = detector.write_dataset(train, val, self.store.dataset_dir,
                                        list(self.config.class_names))
         start = init_weights if init_weights is not None else self.store.load_weights()
+        forward = (detector.ForwardSettings(directions=self.config.fg_directions,
+                                            bits=self.config.fg_bits, seed=self.config.seed)
+                   if self.config.edge_training == "forward-gradient" else None)
         outcome = detector.train(data_yaml, yolo_settings(self.config), init_weights=start,
-                                 workdir=self.store.yolo_dir, proximal_mu=mu)
+                                 workdir=self.store.yolo_dir, proximal_mu=mu,
+                                 trainable=self.config.trainable, forward=forward)
         self.store.save_weights(outcome.weights)
         metrics = {**counts, **outcome.metrics, "trained": 1}
         log(INFO, "[rinr] %s round %d: trained on %d frames (%d received): mAP50 %.3f "

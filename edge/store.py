@@ -3,7 +3,7 @@
 Layout under the node folder (``<edge-dir>/run-<run id>/node-<partition id>/``)::
 
     items/<frame id>.rinr | .jpg   what the fog delivered (INRs; JPEGs only with codec jpeg)
-    items/<stream>.rinrs           video codecs: a node's stream, every update merged in
+    items/<stream>.rinrs           stream codecs: a node's stream, every update merged in
     index.json                     frame id -> kind, box, label, source node, round, bytes
                                    (and for stream frames: stream, index in the stream)
     acked.json                     own frames the fog took (accepted) or refused (rejected)
@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rinr_core.errors import PayloadError
+from rinr_core.codecs import get_container
+from rinr_core.errors import ConfigError, PayloadError
 from rinr_core.files import write_atomic
 from rinr_runtime.records import KIND_JPEG, Ack, Delivery
 
@@ -96,8 +97,8 @@ class NodeStore:
         fog sends that stream whole again.
         """
         index = self._index()
-        streams = {e["stream"] for e in index.values() if e.get("stream")}
-        damaged = {s for s in streams if not self._stream_intact(s)}
+        streams = {e["stream"]: e["kind"] for e in index.values() if e.get("stream")}
+        damaged = {s for s, kind in streams.items() if not self._stream_intact(s, kind)}
         return [fid for fid, e in index.items()
                 if e.get("stream", "") not in damaged and (e.get("stream") or self._item_intact(fid, e))]
 
@@ -165,14 +166,13 @@ class NodeStore:
                                "'_' or '-' (at most 128)")
         return self.items_dir / f"{stream}.rinrs"
 
-    def _stream_intact(self, stream: str) -> bool:
-        """Whether a stream's file is present and its checksum matches (no full parse)."""
-        from rinr_core.sequence import checksum_ok
-
+    def _stream_intact(self, stream: str, kind: str) -> bool:
+        """Whether a stream's file is present and passes its format's check (its checksum)."""
         try:
-            return checksum_ok(self.stream_path(stream).read_bytes())
-        except (OSError, PayloadError):
+            get_container(kind).check(self.stream_path(stream).read_bytes())
+        except (OSError, PayloadError, ConfigError):
             return False
+        return True
 
     def add_stream(self, delivery: Delivery, server_round: int) -> list[str]:
         """Store a ``.rinrs`` item: the whole stream, or an update merged into the one held.
@@ -185,19 +185,21 @@ class NodeStore:
             The payload is damaged, it is an update to a stream this node does not hold (or
             holds in another version), or its frames disagree with the item's list.
         """
-        from rinr_core.sequence import apply_update, unpack_sequence
-
+        container = get_container(delivery.kind)
+        if container.merge is None or container.frame_boxes is None:
+            raise PayloadError(f"{delivery.frame_id}: payload format {delivery.kind!r} is not a "
+                               "stream format")
         path = self.stream_path(delivery.stream)
         if delivery.update:
             if not path.is_file():
                 raise PayloadError(f"{delivery.frame_id}: an update to stream {delivery.stream!r}, "
                                    "which this node does not hold; the fog must send it whole")
             base = path.read_bytes()
-            merged = apply_update(base, delivery.data)
-            frames = unpack_sequence(merged).frames[len(unpack_sequence(base).frames):]
+            merged = container.merge(base, delivery.data)
+            frames = list(container.frame_boxes(merged).items())[len(container.frame_boxes(base)):]
         else:
             merged = delivery.data
-            frames = unpack_sequence(merged).frames
+            frames = list(container.frame_boxes(merged).items())
         if len(frames) != len(delivery.frames) or len(delivery.frame_labels) != len(frames):
             raise PayloadError(f"{delivery.frame_id}: the payload holds {len(frames)} frame(s), "
                                f"the item lists {len(delivery.frames)}; the fog must list each")
@@ -205,10 +207,11 @@ class NodeStore:
         index = self._index()
         share = round(len(delivery.data) / max(1, len(frames)))
         stored = []
-        for fid, label, sf in zip(delivery.frames, delivery.frame_labels, frames, strict=True):
+        for fid, label, (position, box) in zip(delivery.frames, delivery.frame_labels, frames,
+                                               strict=True):
             new = index.get(fid, {}).get("stream") != delivery.stream
-            self._enter(index, StoredItem(fid, delivery.kind, sf.box, label, delivery.source,
-                                          int(server_round), share, delivery.stream, sf.index))
+            self._enter(index, StoredItem(fid, delivery.kind, box, label, delivery.source,
+                                          int(server_round), share, delivery.stream, position))
             if new:
                 stored.append(fid)
         write_atomic(self._index_path, json.dumps(index).encode())

@@ -28,17 +28,25 @@ Round 1 has no global model yet: the fog sends no weights (as the placement mode
 a plain ``FedAvg`` averages the replies, and that average is the first global model. From
 round 2 on the configured strategy runs, with the global model in every train message. With ``independent`` nothing
 is aggregated at training; a ``FedAvg`` only averages the evaluate metrics (fog placement).
+
+Weight codec (``weight-codec``): Flower's strategies only ever see float32 arrays. Every
+weight message leaving the fog is encoded for its node after ``configure_*``
+(:class:`rinr_runtime.weight_link.FogWeights`: a delta against what the node holds, or full
+weights), and every reply's weights are decoded (:meth:`Aggregator.decoded`) before
+``aggregate_train``; with ``fp32`` both are the identity.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 from flwr.app import (
     Array,
     ArrayRecord,
+    ConfigRecord,
     Message,
     MessageType,
     MetricRecord,
@@ -51,6 +59,7 @@ from rinr_core.errors import RinrError
 from rinr_runtime.config import RuntimeConfig
 from rinr_runtime.flower_compat import Run
 from rinr_runtime.records import round_record
+from rinr_runtime.weight_link import BASES_KEY, FogWeights, initial_model
 
 INDEPENDENT = "independent"
 WEIGHTS = "weights"
@@ -195,17 +204,34 @@ class Aggregator:
         self.global_arrays: ArrayRecord | None = None
         self._requests: dict[tuple[str, int], Message] = {}
         self._from_global = False
+        initial = partial(initial_model, config.model, config.class_names, config.seed)
+        self.link = FogWeights(config.weight_codec, config.weight_bits,
+                               initial=initial if self.federated else None)
+        self._asked: dict[str, list[int]] = {}  # message type -> nodes sent weights or asked
 
     def layout(self) -> Layout | None:
         """Names and shapes of the global model's arrays (``None``: no global model yet)."""
         return layout_of(self.global_arrays) if self.global_arrays is not None else None
 
     def _sent(self, messages: Iterable[Message], server_round: int) -> list[Message]:
-        """Flower's messages with the round as group id, in node order; kept for the replies."""
+        """Flower's messages with the round as group id, in node order; kept for the replies.
+
+        The weights of each message are encoded for its node (weight codec); a train message
+        that asks for weights lists the bases the node's reply may be a delta against.
+        """
         out = []
         for message in sorted(messages, key=lambda m: m.metadata.dst_node_id):
             content = RecordDict(dict(message.content.items()))
             node_id = message.metadata.dst_node_id
+            kind = message.metadata.message_type
+            if WEIGHTS in content.array_records:
+                content[WEIGHTS] = self.link.for_node(node_id, content.array_records[WEIGHTS])
+            round_config = content.config_records[ROUND]
+            if self.link.messages and bool(round_config.get("return-weights", False)):
+                content[ROUND] = ConfigRecord({**round_config,
+                                               BASES_KEY: self.link.uplink_bases(node_id)})
+            if WEIGHTS in content.array_records or kind == MessageType.TRAIN:
+                self._asked.setdefault(kind, []).append(node_id)
             out.append(Message(content, dst_node_id=node_id, message_type=message.metadata.message_type,
                                group_id=str(server_round)))
             self._requests[(out[-1].metadata.message_type, node_id)] = out[-1]
@@ -213,6 +239,7 @@ class Aggregator:
 
     def train_messages(self, server_round: int, node_ids: Iterable[int]) -> list[Message]:
         """The train messages: Flower's ``configure_train`` once there is a global model."""
+        self._asked[MessageType.TRAIN] = []
         config = round_record(server_round, **{"return-weights": self.federated})
         nodes = NodeView(node_ids)
         self._from_global = self.federated and self.global_arrays is not None
@@ -228,9 +255,29 @@ class Aggregator:
         """The evaluate messages of Flower's ``configure_evaluate`` (the global model)."""
         if self.global_arrays is None:
             raise RinrError("no global model to evaluate yet; train first")
+        self._asked[MessageType.EVALUATE] = []
         return self._sent(self.strategy.configure_evaluate(
             server_round, self.global_arrays, round_record(server_round), NodeView(node_ids)),
             server_round)
+
+    def decoded(self, content: RecordDict) -> RecordDict:
+        """``content`` with its weights (a weight message) decoded to float32 arrays.
+
+        Raises
+        ------
+        PayloadError
+            The weights cannot be decoded (the reply is unreadable).
+        """
+        if WEIGHTS not in content.array_records or not self.link.messages:
+            return content
+        out = RecordDict(dict(content.items()))
+        out[WEIGHTS] = self.link.decode(content.array_records[WEIGHTS])
+        return out
+
+    def settle(self, message_type: str, reported: Mapping[int, str]) -> None:
+        """After a phase: the base each readable reply names is what its node holds; nodes
+        that were sent weights but gave no readable reply get full weights next time."""
+        self.link.settle(self._asked.pop(message_type, []), dict(reported))
 
     def _replies(self, message_type: str, results: list[Result]) -> list[Message]:
         """Each result as a reply the way Flower's strategies expect it (module docstring)."""

@@ -12,17 +12,21 @@ from rinr_core.codecs import Geometry
 from rinr_core.errors import BadFrameError, InvalidBoxError
 from rinr_core.frames import Frame, validate_box
 from rinr_core.images import load_image
-from rinr_runtime.config import RuntimeConfig, yolo_settings
-from rinr_runtime.planning import PlanInputs
+from rinr_runtime.config import RuntimeConfig
+from rinr_runtime.planning import PlanInputs, weights_size
 from rinr_runtime.records import Upload
 
 
 def detector_size(config: RuntimeConfig) -> tuple[int, int]:
-    """Bytes and number of the weight arrays the run's detector sends (``rinr_runtime.detector.get_weights``)."""
-    from rinr_runtime import detector
+    """Bytes and number of the weight arrays one weights message of the run's detector has.
 
-    weights = detector.get_weights(detector.build_model(yolo_settings(config), list(config.class_names)))
-    return detector.weights_nbytes(weights), len(weights)
+    The detector is built from the run's model and compressed with its ``weight-codec``
+    (:func:`rinr_runtime.planning.weights_size`, cached): float32 arrays with ``fp32``, one
+    weight message otherwise.
+    """
+    size = weights_size(config.model, config.class_names, config.weight_codec,
+                        config.weight_bits, config.seed)
+    return size.bytes, size.arrays
 
 
 def upload_geometry(upload: Upload) -> tuple[int, int, int] | None:
@@ -105,9 +109,12 @@ def measured_plan_inputs(config: RuntimeConfig, uploads: list[Upload], devices: 
         payloads[config.codec] = codec_payload_bytes(config, geometry, frames)
     elif not spec.relay:
         payloads[config.codec] = sampled_payload_bytes(config, uploads)
+    repeat = (weights_size(config.model, config.class_names, config.weight_codec,
+                           config.weight_bits, config.seed).repeat_bytes if model[0] else None)
     return PlanInputs(
         devices=devices, frames_per_device=frames,
         payload_bytes=payloads, model_bytes=model[0], model_arrays=model[1],
+        weights_repeat_bytes=repeat,
         rounds=config.num_server_rounds,
         frames_per_round=round_one if config.frames_per_round > 0 else 0,
         epochs=config.epochs, aggregation=config.aggregation, train=config.train,

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
-from flwr.app import Message, RecordDict
+from flwr.app import Message, MessageType, RecordDict
 from flwr.common import log
 
 from fog.aggregation import Aggregator, Layout, Result, layout_of
@@ -73,6 +73,7 @@ from rinr_runtime.records import (
     Upload,
     content_to_deliveries,
     deliveries_to_content,
+    read_node_report,
     record_to_weights,
     round_record,
     weights_to_record,
@@ -405,11 +406,14 @@ class RinrStrategy:
         record = self.report.round(server_round)
         results: list[Result] = []
         expected: list[Layout | None] = [self.aggregator.layout()]
+        reported: dict[int, str] = {}  # node -> the weights base it holds now
 
-        def reader(content: RecordDict) -> TrainReply:
-            return read_train(content, expected[0])
+        def reader(content: RecordDict) -> tuple[TrainReply, str]:
+            return (read_train(self.aggregator.decoded(content), expected[0]),
+                    read_node_report(content).weights_base)
 
-        def apply(state: NodeState, reply: TrainReply) -> None:
+        def apply(state: NodeState, read: tuple[TrainReply, str]) -> None:
+            reply, reported[state.node_id] = read
             record.train[state.key] = reply.metrics
             if self.federated and reply.weights is not None and reply.num_train > 0:
                 expected[0] = expected[0] or layout_of(reply.weights)
@@ -417,6 +421,7 @@ class RinrStrategy:
                                       reply.weights))
 
         self._each(server_round, "train", replies, reader, apply)
+        self.aggregator.settle(MessageType.TRAIN, reported)
         metrics = self.aggregator.aggregate_train(server_round, results)
         if metrics is not None:
             record.aggregate["train"] = metrics
@@ -459,13 +464,19 @@ class RinrStrategy:
         """Keep each node's metrics of the global model, and their average (Flower's strategy)."""
         record = self.report.round(server_round)
         results: list[Result] = []
+        reported: dict[int, str] = {}  # node -> the weights base it holds now
 
-        def apply(state: NodeState, reply: EvaluateReply) -> None:
+        def reader(content: RecordDict) -> tuple[EvaluateReply, str]:
+            return read_evaluate(content), read_node_report(content).weights_base
+
+        def apply(state: NodeState, read: tuple[EvaluateReply, str]) -> None:
+            reply, reported[state.node_id] = read
             record.evaluate[state.key] = reply.metrics
             if reply.num_val > 0:
                 results.append(Result(state.node_id, reply.num_val, reply.metrics))
 
-        self._each(server_round, "evaluate", replies, read_evaluate, apply)
+        self._each(server_round, "evaluate", replies, reader, apply)
+        self.aggregator.settle(MessageType.EVALUATE, reported)
         metrics = self.aggregator.aggregate_evaluate(server_round, results)
         if metrics is not None:
             record.aggregate["evaluate"] = metrics

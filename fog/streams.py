@@ -1,10 +1,14 @@
-"""Video codecs at the fog: each node's frames as one ``.rinrs`` stream that grows by updates.
+"""Stream codecs at the fog: each node's frames as one stream that grows by updates.
 
-With ``codec = res-nerv`` (or ``nerv``) the fog keeps one stream per node and frame size.
-The first frames of a stream are encoded together (:func:`rinr_core.sequence.encode_sequence`:
-one NeRV background plus per-frame object residual INRs); frames that arrive in later rounds
-fine-tune that NeRV (:func:`~rinr_core.sequence.update_sequence`) and become an *update*
-segment that ships only what changed. The fog keeps every segment and the merged stream.
+With a stream codec (``codec = res-nerv``, ``nerv`` or ``grid``) the fog keeps one stream per
+node and frame size. The first frames of a stream are encoded together (the codec's
+``encode``: for Res-NeRV one NeRV background plus per-frame object residual INRs, for grid
+shared networks plus per-frame latents); frames that arrive in later rounds go through the
+codec's ``update`` (a fine-tuned NeRV, or latents under the stream's networks) and become an
+*update* segment that ships only what changed. The fog keeps every segment and the merged
+stream (the payload format's ``merge``). Everything here goes through the codec registry
+(:class:`rinr_core.codecs.Codec` and its :class:`~rinr_core.codecs.Container`), never a
+codec's module.
 
 What a node is sent for a stream (:meth:`Stream.deliveries`): the segments after the ones it
 holds, as updates; or, when it holds none of the stream (a new or late node), when what it
@@ -20,24 +24,33 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from fog.encode_cache import EncodeCache, content_key, jpeg_digest, settings_fields
+from rinr_core.codecs import Codec, Container, get_container
+from rinr_core.codecs.base import Updater
+from rinr_core.errors import ConfigError
 from rinr_core.frames import Frame
-from rinr_core.sequence import (
-    SequenceSettings,
-    apply_update,
-    encode_sequence,
-    payload_crc,
-    update_sequence,
-)
 from rinr_runtime.config import RuntimeConfig
 from rinr_runtime.records import KIND_RINRS, Delivery
 
 
-def sequence_settings(config: RuntimeConfig) -> SequenceSettings:
-    """The ``rinr_core.sequence`` settings of the run's stream codec (from the registry)."""
-    settings: SequenceSettings = config.codec_spec.settings(config.codec_options())
-    return settings
+def sequence_settings(config: RuntimeConfig) -> Any:
+    """The run's stream codec's own settings (``SequenceSettings``, ``GridSettings``)."""
+    return config.codec_spec.settings(config.codec_options())
+
+
+def payload_crc(data: bytes) -> int:
+    """The CRC-32 every stream payload ends with (names the base an update extends)."""
+    return int.from_bytes(bytes(data[-4:]), "little")
+
+
+def stream_container() -> Container:
+    """The payload format of every stream item (it tells the stream formats apart)."""
+    container = get_container(KIND_RINRS)
+    if container.merge is None:
+        raise ConfigError(f"payload format {KIND_RINRS!r} cannot merge stream updates")
+    return container
 
 
 def stream_id(owner: str, frame: Frame) -> str:
@@ -45,7 +58,7 @@ def stream_id(owner: str, frame: Frame) -> str:
     return f"{owner}-{frame.width}x{frame.height}"
 
 
-def segment_key(settings: SequenceSettings, base: bytes | None,
+def segment_key(settings: Any, base: bytes | None,
                 frames: Sequence[tuple[bytes, Sequence[float]]]) -> str:
     """Cache key of a segment: its frames' JPEGs and boxes, the settings, and its base stream."""
     return content_key({
@@ -80,7 +93,9 @@ class Stream:
 
     def append(self, data: bytes, frames: list[str], labels: list[str]) -> None:
         """Add a segment (the base when the stream is empty, else an update to ``merged``)."""
-        self.merged = data if not self.segments else apply_update(self.merged, data)
+        merge = stream_container().merge
+        assert merge is not None  # stream_container checks it
+        self.merged = data if not self.segments else merge(self.merged, data)
         self.segments.append(Segment(f"{self.stream_id}.{len(self.segments)}", data,
                                      frames, labels))
 
@@ -121,6 +136,12 @@ class StreamEncoder:
     """Encodes each node's new frames into its streams (see the module docstring)."""
 
     def __init__(self, config: RuntimeConfig, cache: EncodeCache) -> None:
+        self.codec: Codec = config.codec_spec
+        if self.codec.update is None:
+            raise ConfigError(f"stream codec {self.codec.name!r} cannot append frames to a "
+                              "stream (it registers no update)")
+        self.update: Updater = self.codec.update
+        self.options = config.codec_options()
         self.settings = sequence_settings(config)
         self.cache = cache
         self.streams: dict[str, Stream] = {}
@@ -141,10 +162,10 @@ class StreamEncoder:
             else:
                 frames = [f for _, _, f in members]
                 if base is None:
-                    encoded = encode_sequence(frames, self.settings)
+                    encoded = self.codec.encode(frames, self.options)
                     data, metrics = encoded.payload, encoded.metrics
                 else:
-                    update = update_sequence(base, frames, self.settings)
+                    update = self.update(base, frames, self.options)
                     data, metrics = update.payload, update.metrics
                 self.cache.put(key, data, {"frames": metrics})
                 cached = False

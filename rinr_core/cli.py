@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from PIL import Image
 
+from rinr_core.cli_sequence import add_grid_options, grid_settings
 from rinr_core.cli_sequence import add_parser as add_sequence_parsers
 from rinr_core.codec import CodecSettings, encode_frame
 from rinr_core.codecs import all_codecs, codec_names, get_codec
@@ -21,6 +23,7 @@ from rinr_core.decoding import decode
 from rinr_core.errors import RinrError
 from rinr_core.evaluation import comparison_picture, evaluate, format_table, parse_modes
 from rinr_core.frames import Frame
+from rinr_core.grid import encode_grid_frames
 from rinr_core.images import load_image
 from rinr_core.presets import DEFAULT_PRESET
 from rinr_core.tables import text_table
@@ -57,10 +60,15 @@ def _settings(args: argparse.Namespace, mode: str) -> CodecSettings:
 
 def cmd_encode(args: argparse.Namespace) -> int:
     frame = Frame(load_image(args.image), args.bbox, name=Path(args.image).stem)
-    result = encode_frame(frame, _settings(args, args.mode))
+    start = time.perf_counter()
+    if args.mode == "grid":
+        result = encode_grid_frames([frame], grid_settings(args, stream=False))[0]
+    else:
+        result = encode_frame(frame, _settings(args, args.mode))
+    encode_s = time.perf_counter() - start
     Path(args.output).write_bytes(result.payload)
     if args.json:
-        print(json.dumps({**result.metrics, "output": str(args.output)}))
+        print(json.dumps({**result.metrics, "encode_s": encode_s, "output": str(args.output)}))
     else:
         m = result.metrics
         print(f"{args.output}: {m['bytes']} bytes ({m['bpp']:.3f} bpp) {m['width']}x{m['height']} "
@@ -152,13 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("encode", help="encode one image with its object box to a .rinr file")
     p.add_argument("image")
     p.add_argument("--bbox", required=True, type=_bbox, help="object box X,Y,W,H in pixels")
-    p.add_argument("--mode", default="qre", choices=codec_names(family="inr"),
+    p.add_argument("--mode", default="qre", choices=(*codec_names(family="inr"), "grid"),
                    help="INR codec (`rinr codecs` lists every codec)")
     p.add_argument("-o", "--output", required=True)
     _add_codec_options(p)
+    add_grid_options(p)
     p.set_defaults(func=cmd_encode)
 
-    p = sub.add_parser("decode", help="decode a .rinr file to an image (PNG, ...)")
+    p = sub.add_parser("decode", help="decode a .rinr file (version 1 or 2) to an image (PNG, ...)")
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--device")

@@ -2,7 +2,9 @@
 
 Registered on the main ``rinr`` parser by :func:`add_parser`. With ``--json`` a command prints
 exactly one JSON object on stdout; ``encode-seq`` reports the ``rinr encode`` keys averaged
-over the frames (``bytes`` amortized per frame), plus the sequence totals.
+over the frames (``bytes`` amortized per frame), plus ``encode_s`` (seconds per frame) and the
+sequence totals. ``--codec`` takes any stream codec by registry or runtime name (``res-nerv``,
+``nerv``, ``grid``); ``decode-seq`` reads every stream format (told apart by magic number).
 """
 
 from __future__ import annotations
@@ -11,22 +13,33 @@ import argparse
 import json
 import math
 import sys
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from rinr_core.codecs import STREAM, codec_names, get_codec
+from rinr_core.codecs import (
+    CONTAINER_RINRS,
+    STREAM,
+    Codec,
+    CodecOptions,
+    all_codecs,
+    get_codec,
+    get_container,
+    get_runtime_codec,
+)
 from rinr_core.datasets import load_sequence
 from rinr_core.frames import Frame
+from rinr_core.grid import GridSettings
+from rinr_core.grid.stream import encode_stream, update_stream
 from rinr_core.nerv import DEFAULT_NERV_PRESET
 from rinr_core.presets import DEFAULT_PRESET
 from rinr_core.sequence import (
     UPDATE_SCOPES,
     SequenceSettings,
-    decode_sequence,
     encode_sequence,
-    frame_boxes,
     update_sequence,
 )
 
@@ -50,10 +63,51 @@ def _load(seq_dir: str, limit: int | None, max_side: int | None, start: int = 0)
     return loaded.frames[start:]
 
 
+STREAM_NAMES = tuple(dict.fromkeys(
+    n for c in all_codecs() if c.kind == STREAM for n in (c.name, c.runtime_name) if n))
+"""Names ``--codec`` takes: every stream codec's registry and runtime names."""
+
+
+def stream_codec(name: str) -> Codec:
+    """The stream codec ``name`` means (a runtime name such as ``grid`` included)."""
+    codec = get_codec(name)
+    return codec if codec.kind == STREAM else get_runtime_codec(name)
+
+
+def add_grid_options(p: argparse.ArgumentParser) -> None:
+    """The grid codec's rate-control flags (``rinr encode --mode grid``, ``encode-seq``)."""
+    p.add_argument("--target-background-db", type=float,
+                   help="smallest payload with the background at least this PSNR (dB; grid, "
+                        "and the NeRV codecs' background refits)")
+    p.add_argument("--target-object-db", type=float,
+                   help="smallest payload with the object box at least this PSNR (dB; grid, "
+                        "and res-nerv's object refits)")
+    p.add_argument("--lambda", dest="lam", type=float,
+                   help="grid: the background's rate-distortion weight (the object box gets 20x "
+                        "it; default 150 without targets)")
+
+
+def grid_settings(args: argparse.Namespace, *, stream: bool) -> GridSettings:
+    """Grid settings from the command line, through the registry's option mapping."""
+    options = CodecOptions(
+        preset=None if stream else args.preset, nerv_preset=args.preset if stream else None,
+        steps=getattr(args, "steps", None), lr=getattr(args, "lr", None),
+        target_background_db=args.target_background_db, target_object_db=args.target_object_db,
+        max_side=args.max_side, device=args.device)
+    settings: GridSettings = get_codec("grid-stream" if stream else "grid").settings(options)
+    return settings if args.lam is None else replace(settings, lam=args.lam)
+
+
+def _is_grid(args: argparse.Namespace) -> bool:
+    return stream_codec(args.codec).family == "grid"
+
+
 def _settings(args: argparse.Namespace) -> SequenceSettings:
     """Settings from the options given (absent ones keep :class:`SequenceSettings`' defaults)."""
     given = {
-        "codec": args.codec, "nerv_preset": args.preset, "epochs": args.epochs, "nerv_bits": args.nerv_bits,
+        "codec": stream_codec(args.codec).name, "nerv_preset": args.preset, "epochs": args.epochs,
+        "nerv_bits": args.nerv_bits, "background_db": args.target_background_db,
+        "object_db": args.target_object_db,
         "update_epochs": getattr(args, "update_epochs", None), "update_scope": getattr(args, "update_scope", None),
         "object_preset": args.object_preset, "object_steps": args.object_steps, "object_bits": args.object_bits,
         "chains": args.chains, "device": args.device,
@@ -81,9 +135,14 @@ def cmd_encode_seq(args: argparse.Namespace) -> int:
     frames = _load(args.seq_dir, args.frames, args.max_side)
     if not frames:
         return _no_frames(args.seq_dir)
-    result = encode_sequence(frames, _settings(args))
+    start = time.perf_counter()
+    if _is_grid(args):
+        result = encode_stream(frames, grid_settings(args, stream=True))
+    else:
+        result = encode_sequence(frames, _settings(args))
+    encode_s = (time.perf_counter() - start) / len(frames)
     Path(args.output).write_bytes(result.payload)
-    _report(result.metrics, {"frames": len(frames), **result.summary},
+    _report(result.metrics, {"frames": len(frames), **result.summary, "encode_s": encode_s},
             args, f"{len(frames)} frames in {len(result.payload)} bytes")
     return 0
 
@@ -92,11 +151,18 @@ def cmd_update_seq(args: argparse.Namespace) -> int:
     frames = _load(args.seq_dir, args.frames, args.max_side, start=args.start)
     if not frames:
         return _no_frames(args.seq_dir)
-    result = update_sequence(Path(args.base).read_bytes(), frames, _settings(args))
+    start = time.perf_counter()
+    base = Path(args.base).read_bytes()
+    if _is_grid(args):
+        result = update_stream(base, frames, grid_settings(args, stream=True))
+    else:
+        result = update_sequence(base, frames, _settings(args))
+    encode_s = (time.perf_counter() - start) / len(frames)
     Path(args.output).write_bytes(result.payload)
     if args.merged:
         Path(args.merged).write_bytes(result.merged)
-    _report(result.metrics, {"frames": len(frames), **result.summary, "merged": args.merged},
+    _report(result.metrics, {"frames": len(frames), **result.summary, "merged": args.merged,
+                             "encode_s": encode_s},
             args, f"{len(frames)} new frames in a {len(result.payload)}-byte update ({result.storage})")
     return 0
 
@@ -117,8 +183,10 @@ def _parse_indices(text: str | None) -> list[int] | None:
 
 def cmd_decode_seq(args: argparse.Namespace) -> int:
     data = Path(args.input).read_bytes()
-    indices = args.frames if args.frames is not None else list(frame_boxes(data))
-    images = decode_sequence(data, indices, args.device)
+    streams = get_container(CONTAINER_RINRS)  # every stream format, by magic number
+    assert streams.frame_boxes is not None and streams.decode_frames is not None
+    indices = args.frames if args.frames is not None else list(streams.frame_boxes(data))
+    images = streams.decode_frames(data, indices, args.device)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -138,10 +206,14 @@ def _add_encode_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("seq_dir", help="OTB or YOLO sequence folder")
     p.add_argument("--frames", type=int, help="number of frames (default: all)")
     p.add_argument("--max-side", type=int, help="resize so the longer side is at most PX (CPU: ~160)")
-    p.add_argument("--codec", default="res-nerv", choices=codec_names(kind=STREAM),
-                   help="res-nerv (default) or nerv (no residuals)")
-    p.add_argument("--preset", default=DEFAULT_NERV_PRESET, choices=sorted(get_codec("res-nerv").presets),
-                   help="NeRV preset")
+    p.add_argument("--codec", default="res-nerv", choices=STREAM_NAMES,
+                   help="res-nerv (default), nerv (no residuals) or grid (latent grids, shared "
+                        "networks)")
+    p.add_argument("--preset", default=DEFAULT_NERV_PRESET,
+                   choices=sorted({p for c in all_codecs() if c.kind == STREAM for p in c.presets}),
+                   help="the codec's preset (NeRV: fast, paper, compact; grid: fast, thorough, "
+                        "quick)")
+    p.add_argument("--steps", type=int, help="grid: steps of the cold fit (overrides the preset)")
     p.add_argument("--epochs", type=int, help="NeRV training epochs (overrides the preset)")
     p.add_argument("--nerv-bits", type=int, help="bit width of the stored NeRV weights (default 8)")
     p.add_argument("--object-preset", default=DEFAULT_PRESET, choices=sorted(get_codec("qre").presets),
@@ -151,6 +223,7 @@ def _add_encode_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chains", type=int, default=8, help="object INRs fitted at once (warm-started runs)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_grid_options(p)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -1,5 +1,10 @@
 """The ``.rinr`` container: a versioned, checksummed binary holding one encoded frame.
 
+Version 1 holds SIREN INRs (the layout below); version 2 holds a grid-codec frame (latents
+and networks, :mod:`rinr_core.grid.format`). Both start with the magic and the version byte
+and end with a CRC-32; :func:`payload_version` tells them apart, :func:`check` and
+:func:`payload_box` read either, :func:`unpack` reads version 1.
+
 Layout (little-endian), version 1::
 
     magic      4s   b"RINR"
@@ -42,6 +47,9 @@ from rinr_core.siren import SirenArch
 
 MAGIC = b"RINR"
 VERSION = 1
+GRID_VERSION = 2
+"""Version of a grid-codec frame (:mod:`rinr_core.grid.format`)."""
+VERSIONS = (VERSION, GRID_VERSION)
 MODES = ("bs", "be", "de", "re", "qre")
 """Mode ids in the header (position = id on the wire); codecs themselves: :mod:`rinr_core.codecs`."""
 ROLE_FRAME, ROLE_OBJECT_RESIDUAL, ROLE_OBJECT_DIRECT = 0, 1, 2
@@ -152,27 +160,48 @@ def _parse(body: bytes) -> RinrPayload:
     return RinrPayload(MODES[mode_i], width, height, (bx, by, bw, bh), inrs)
 
 
-def unpack(data: bytes) -> RinrPayload:
-    """Parse and verify ``.rinr`` bytes.
+def payload_version(data: bytes) -> int:
+    """The container version of ``.rinr`` bytes (1 or 2), after checking magic and length.
 
     Raises
     ------
-    NotARinrFileError, UnsupportedVersionError, TruncatedPayloadError,
-    ChecksumMismatchError, MalformedPayloadError
+    NotARinrFileError, TruncatedPayloadError, UnsupportedVersionError
     """
     data = bytes(data)
     if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
         if MAGIC.startswith(data):
             raise TruncatedPayloadError(f".rinr payload is truncated to {len(data)} bytes")
         raise NotARinrFileError("not a .rinr payload (bad magic number); was it encoded by rinr?")
-    if len(data) < _HEADER.size + _CRC.size:
+    if len(data) <= len(MAGIC) + _CRC.size:
         raise TruncatedPayloadError(f".rinr payload is truncated to {len(data)} bytes")
     version = data[len(MAGIC)]
+    if version not in VERSIONS:
+        raise UnsupportedVersionError(
+            f".rinr container version {version} is not supported (this build reads versions "
+            f"{', '.join(map(str, VERSIONS))}); upgrade rinr or re-encode the frame"
+        )
+    return version
+
+
+def unpack(data: bytes) -> RinrPayload:
+    """Parse and verify version-1 ``.rinr`` bytes (SIREN INRs).
+
+    Raises
+    ------
+    NotARinrFileError, UnsupportedVersionError, TruncatedPayloadError,
+    ChecksumMismatchError, MalformedPayloadError
+        A version-2 payload raises :class:`UnsupportedVersionError` here: read it with
+        :func:`check` / :func:`rinr_core.decoding.decode`.
+    """
+    data = bytes(data)
+    version = payload_version(data)
     if version != VERSION:
         raise UnsupportedVersionError(
-            f".rinr container version {version} is not supported (this build reads version "
-            f"{VERSION}); upgrade rinr or re-encode the frame"
+            f"this .rinr is a version-{version} (grid codec) payload, not version {VERSION} "
+            "(SIREN INRs); decode it with rinr_core.decoding.decode"
         )
+    if len(data) < _HEADER.size + _CRC.size:
+        raise TruncatedPayloadError(f".rinr payload is truncated to {len(data)} bytes")
     body, (crc,) = data[: -_CRC.size], _CRC.unpack(data[-_CRC.size :])
     if zlib.crc32(body) != crc:
         try:
@@ -186,3 +215,27 @@ def unpack(data: bytes) -> RinrPayload:
         )
     return _parse(body)
 
+
+def check(data: bytes) -> None:
+    """Verify ``.rinr`` bytes of either version (magic, version, checksum, structure).
+
+    Raises
+    ------
+    PayloadError
+        The bytes are foreign, from an unknown version, cut off, corrupted or inconsistent.
+    """
+    if payload_version(data) == VERSION:
+        unpack(data)
+    else:
+        from rinr_core.grid.format import unpack_frame
+
+        unpack_frame(data)
+
+
+def payload_box(data: bytes) -> Box:
+    """The object box a ``.rinr`` payload of either version carries (as encoded)."""
+    if payload_version(data) == VERSION:
+        return unpack(data).box
+    from rinr_core.grid.format import unpack_frame
+
+    return unpack_frame(data).box

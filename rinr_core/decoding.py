@@ -1,6 +1,8 @@
 """Decoding ``.rinr`` payloads to pixels, many at a time (INR grouping).
 
-Payloads are grouped by architecture (and frame size for whole-frame INRs); each group is
+Both container versions decode here, told apart by their version byte: version 1 (SIREN
+INRs, below) and version 2 (grid codec, :mod:`rinr_core.grid.decode`). Version-1 payloads
+are grouped by architecture (and frame size for whole-frame INRs); each group is
 evaluated in batched calls whose size respects a memory budget, on the GPU when present.
 Decoding one payload is the same code with a group of one, so grouped and one-by-one
 decoding run the same arithmetic per network.
@@ -15,7 +17,15 @@ from typing import cast
 import numpy as np
 import torch
 
-from rinr_core.container import ROLE_FRAME, ROLE_OBJECT_DIRECT, RinrPayload, StoredInr, unpack
+from rinr_core.container import (
+    GRID_VERSION,
+    ROLE_FRAME,
+    ROLE_OBJECT_DIRECT,
+    RinrPayload,
+    StoredInr,
+    payload_version,
+    unpack,
+)
 from rinr_core.devices import memory_budget_mb, resolve_device
 from rinr_core.numerics import float32_exact
 from rinr_core.siren import SirenParams, grid_coords, siren_forward
@@ -140,16 +150,31 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
 
 def decode_many(payloads: Sequence[bytes], device: str | torch.device | None = None, *,
                 memory_mb: float | None = None) -> list[np.ndarray]:
-    """Decode many ``.rinr`` payloads with INR grouping; ``uint8`` HxWx3 images in input order.
+    """Decode many ``.rinr`` payloads of either version; ``uint8`` HxWx3 images in input order.
 
-    Raises the payload's :class:`~rinr_core.errors.PayloadError` for the first broken one; use
-    :func:`unpack` first to skip broken payloads individually.
+    Version-1 payloads are decoded with INR grouping, version-2 (grid codec) payloads by
+    :func:`rinr_core.grid.decode.decode_frames`. Raises the payload's
+    :class:`~rinr_core.errors.PayloadError` for the first broken one; use
+    :func:`rinr_core.container.check` first to skip broken payloads individually.
     """
-    parsed = [unpack(p) for p in payloads]
+    versions = [payload_version(p) for p in payloads]
+    inr = [i for i, v in enumerate(versions) if v != GRID_VERSION]
+    grid = [i for i, v in enumerate(versions) if v == GRID_VERSION]
+    parsed = [unpack(payloads[i]) for i in inr]
     dev = pick_device(device)
     if memory_mb is None:
         memory_mb = memory_budget_mb(dev)  # sized from the device's free memory
-    return to_uint8_many(render_payloads(parsed, dev, memory_mb=memory_mb))
+    out: list[np.ndarray | None] = [None] * len(payloads)
+    if parsed:
+        images = to_uint8_many(render_payloads(parsed, dev, memory_mb=memory_mb))
+        for i, image in zip(inr, images, strict=True):
+            out[i] = image
+    if grid:
+        from rinr_core.grid.decode import decode_frames  # the grid package reads this module
+
+        for i, image in zip(grid, decode_frames([payloads[i] for i in grid], dev), strict=True):
+            out[i] = image
+    return out  # type: ignore[return-value]
 
 
 def to_uint8_many(images: Sequence[torch.Tensor]) -> list[np.ndarray]:
@@ -167,5 +192,5 @@ def to_uint8_many(images: Sequence[torch.Tensor]) -> list[np.ndarray]:
 
 
 def decode(payload: bytes, device: str | torch.device | None = None) -> np.ndarray:
-    """Decode one ``.rinr`` payload to a ``uint8`` HxWx3 image."""
+    """Decode one ``.rinr`` payload (either version) to a ``uint8`` HxWx3 image."""
     return decode_many([payload], device)[0]

@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from rinr_core.classic import CLASSIC_CODECS, classic_at_budget, run_classic
 from rinr_core.codec import CodecSettings, encode_frames
+from rinr_core.codecs import STREAM, CodecOptions, get_codec
 from rinr_core.container import MODES
 from rinr_core.decoding import decode_many
 from rinr_core.errors import ConfigError
@@ -27,7 +28,8 @@ from rinr_core.sequence import SequenceSettings, decode_sequence, encode_sequenc
 from rinr_core.tables import markdown_table
 
 SEQUENCE_MODES = ("res-nerv", "nerv")  # one NeRV for the whole sequence (+ object residuals)
-ALL_MODES = (*MODES, *SEQUENCE_MODES, *CLASSIC_CODECS)
+GRID_MODES = ("grid", "grid-stream")  # latent grids: per frame, or one stream (rinr_core.grid)
+ALL_MODES = (*MODES, *SEQUENCE_MODES, *GRID_MODES, *CLASSIC_CODECS)
 SUMMARY_KEYS = ("bytes", "bpp", "psnr_full", "psnr_object", "psnr_background")
 
 
@@ -95,6 +97,8 @@ def evaluate(frames: Sequence[Frame], modes: Sequence[str], settings: CodecSetti
         ev.decoded[mode] = decode_sequence(result.payload, device=settings.device)
         for f, m in zip(frames, result.metrics, strict=True):
             ev.rows.append({"frame": f.name, **m, "setting": seq.nerv_preset})
+    for mode in (m for m in GRID_MODES if m in modes):
+        _evaluate_grid(ev, frames, mode, settings)
     for codec in (m for m in modes if m in CLASSIC_CODECS):
         ev.decoded[codec] = []
         for i, f in enumerate(frames):
@@ -111,6 +115,24 @@ def evaluate(frames: Sequence[Frame], modes: Sequence[str], settings: CodecSetti
     order = {m: i for i, m in enumerate(modes)}
     ev.rows.sort(key=lambda r: order[r["mode"]])
     return ev
+
+
+def _evaluate_grid(ev: Evaluation, frames: Sequence[Frame], mode: str,
+                   settings: CodecSettings) -> None:
+    """Grid rows: per frame (``grid``) or the frames as one stream (``grid-stream``)."""
+    codec = get_codec(mode)
+    options = CodecOptions(steps=settings.steps, lr=settings.lr, device=settings.device,
+                           seed=settings.seed)
+    if codec.kind == STREAM:
+        result = codec.encode(frames, options)
+        ev.decoded[mode] = codec.decode([result.payload], settings.device)
+        metrics = result.metrics
+    else:
+        results = codec.encode(frames, options)
+        ev.decoded[mode] = codec.decode([r.payload for r in results], settings.device)
+        metrics = [r.metrics for r in results]
+    for f, m in zip(frames, metrics, strict=True):
+        ev.rows.append({"frame": f.name, **m, "mode": mode, "setting": f"lambda {m['lambda']:.0f}"})
 
 
 SUMMARY_HEADERS = ("mode", "frames", "bytes", "bpp", "PSNR full", "PSNR object", "PSNR background")

@@ -9,6 +9,7 @@ the ``run_config`` is empty, so every key is read with its default.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -26,6 +27,7 @@ from rinr_core.codecs import (
 from rinr_core.devices import DEVICE_PATTERN
 from rinr_core.errors import ConfigError, require
 from rinr_core.tables import markdown_table
+from rinr_core.weights import weight_codec_names
 from rinr_runtime.planning import AGGREGATIONS, RUNTIME_PLACEMENTS
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -35,6 +37,10 @@ AUTO = "auto"
 """The ``placement`` that lets the placement model choose (``rinr_runtime.planning``)."""
 PLACEMENTS = (*RUNTIME_PLACEMENTS, AUTO)
 """``edge`` and ``fog`` run as asked; ``auto`` becomes one of them after round 1's collect."""
+EDGE_TRAINERS = ("backprop", "forward-gradient")
+"""Values of ``edge-training``: Ultralytics' backprop trainer or the forward-gradient trainer."""
+TRAINABLE_PATTERN = re.compile(r"all|head|last:[1-9][0-9]*")
+"""Values of ``trainable`` (N of ``last:N`` is checked against the model when training)."""
 
 
 @dataclass(frozen=True)
@@ -99,11 +105,28 @@ KEYS: tuple[Key, ...] = (
         "eta 0.01, tau 0.001). Round 1 has no global model yet: it is a plain FedAvg of "
         "models trained from the same seeded YAML."),
     Key("proximal-mu", 0.01, "`fedprox`: weight mu of the proximal term (0: plain FedAvg)."),
+    Key("weight-codec", "fp32",
+        "How every weight message travels (fog -> edges and edges -> fog, train and evaluate): "
+        "`fp32` (float32 arrays), `fp16`, `int8` (per-output-channel scale and zero point) or "
+        "`sgq` (stripe-wise group quantization, entropy-coded); every codec but `fp32` sends "
+        "deltas against the weights both sides hold, with error feedback."),
+    Key("weight-bits", 4, "Bits per weight of `weight-codec = sgq` (2-8; sensitive tensors get "
+        "more); `fp32`, `fp16` and `int8` ignore it."),
     Key("model", "yolov8n.yaml", "Model YAML (trained from scratch) or path of a local .pt file."),
     Key("epochs", 1, "YOLOv8 epochs per round."),
     Key("imgsz", 128, "YOLOv8 input size (pixels)."),
     Key("batch", 16, "YOLOv8 batch size."),
     Key("lr0", 0.0, "YOLOv8 initial learning rate with AdamW (0: Ultralytics' automatic choice)."),
+    Key("edge-training", "backprop",
+        "How edges fine-tune YOLOv8: `backprop` (Ultralytics' trainer) or `forward-gradient` "
+        "(gradient estimates from forward passes only, no activations kept: "
+        "`rinr_runtime.detector.forward`; `lr0` > 0 sets its relative step size)."),
+    Key("fg-directions", 8, "`forward-gradient`: random directions per step (two forward passes "
+        "of the trainable part each)."),
+    Key("fg-bits", 0, "`forward-gradient`: 0 (float32), or 16 / 8 for fixed-point weights, "
+        "activations and perturbations (simulated with fake quantization)."),
+    Key("trainable", "all", "Which part of YOLOv8 trains, the rest frozen (both trainers): `all`, "
+        "`head` (the Detect module) or `last:N` (the last N modules)."),
     Key("class-names", "object",
         "Comma-separated classes; with one name, every object is that class (single-class)."),
     # data
@@ -160,11 +183,17 @@ class RuntimeConfig:
     placement: str
     aggregation: str
     proximal_mu: float
+    weight_codec: str
+    weight_bits: int
     model: str
     epochs: int
     imgsz: int
     batch: int
     lr0: float
+    edge_training: str
+    fg_directions: int
+    fg_bits: int
+    trainable: str
     class_names: tuple[str, ...]
     data: str
     frames_per_node: int
@@ -229,10 +258,16 @@ class RuntimeConfig:
             "placement": self.placement in PLACEMENTS,
             "aggregation": self.aggregation in AGGREGATIONS,
             "proximal-mu": self.proximal_mu >= 0,
+            "weight-codec": self.weight_codec in weight_codec_names(),
+            "weight-bits": 2 <= self.weight_bits <= 8,
             "epochs": self.epochs >= 1,
             "imgsz": self.imgsz >= 32,
             "batch": self.batch >= 1,
             "lr0": self.lr0 >= 0,
+            "edge-training": self.edge_training in EDGE_TRAINERS,
+            "fg-directions": self.fg_directions >= 1,
+            "fg-bits": self.fg_bits in (0, 16, 8),
+            "trainable": bool(TRAINABLE_PATTERN.fullmatch(self.trainable)),
             "class-names": len(self.class_names) >= 1
             and len(set(self.class_names)) == len(self.class_names),
             "frames-per-node": self.frames_per_node >= 1,
@@ -252,6 +287,9 @@ class RuntimeConfig:
         require(checks, lambda name: getattr(self, name.replace("-", "_")), "run_config values",
                 f"see the configuration table in the README (codec: {'|'.join(runtime_codecs)}, "
                 f"placement: {'|'.join(PLACEMENTS)}, aggregation: {'|'.join(AGGREGATIONS)}, "
+                f"weight-codec: {'|'.join(weight_codec_names())}, weight-bits 2-8, "
+                f"edge-training: {'|'.join(EDGE_TRAINERS)}, fg-bits 0|16|8, "
+                "trainable: all|head|last:N, "
                 "val-every >= 2, sizes >= 16 px, device: empty, cpu, cuda, cuda:N or mps)")
 
     @property

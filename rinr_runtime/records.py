@@ -16,6 +16,9 @@ Message layout (record names in quotes)::
     evaluate         fog -> edge  "round", "weights"
                      edge -> fog  "metrics", "node"
 
+"weights" is float32 Arrays (``weight-codec = fp32``) or one ``uint8`` Array holding a
+``rinr_core.weights`` message (every other weight codec; ``rinr_runtime.weight_link``).
+
 Sizes: Flower 1.41 moves a message as a tree of content-addressed objects (Message ->
 RecordDict -> records -> Arrays -> chunks), each sent as ``obj.deflate()`` bytes and
 identical objects once; :func:`message_wire_bytes` adds up exactly those bytes.
@@ -126,6 +129,9 @@ class NodeReport:
         Ids it received but could not store (bad payloads), with :attr:`reasons`.
     device
         The torch device it decodes and trains on, as resolved (``cuda:0 (NVIDIA ...)``).
+    weights_base
+        Id of the global weights it holds as the base of weight deltas (``""``: none;
+        ``rinr_runtime.weight_link``).
     """
 
     key: str
@@ -136,6 +142,7 @@ class NodeReport:
     num_own: int = 0
     num_val: int = 0
     device: str = ""
+    weights_base: str = ""
 
     def to_record(self) -> ConfigRecord:
         """This report as the ``"node"`` ConfigRecord."""
@@ -149,6 +156,7 @@ class NodeReport:
                 "num-own": self.num_own,
                 "num-val": self.num_val,
                 "device": self.device,
+                "weights-base": self.weights_base,
             }
         )
 
@@ -164,6 +172,7 @@ class NodeReport:
             num_own=_number(record, "num-own"),
             num_val=_number(record, "num-val"),
             device=str(record.get("device", "")),
+            weights_base=str(record.get("weights-base", "")),
         )
 
 
@@ -365,6 +374,22 @@ def weights_to_record(weights: Sequence[np.ndarray]) -> ArrayRecord:
 def record_to_weights(record: ArrayRecord) -> list[np.ndarray]:
     """The arrays of a :func:`weights_to_record` record, in order."""
     return record.to_numpy_ndarrays()
+
+
+WEIGHT_MESSAGE = "rinr-weights"
+"""Name of the one Array of a weights record that holds a ``rinr_core.weights`` message."""
+
+
+def weights_message_to_record(data: bytes) -> ArrayRecord:
+    """A ``rinr_core.weights`` message (any weight codec but ``fp32``) as a weights record."""
+    return ArrayRecord({WEIGHT_MESSAGE: bytes_to_array(data)})
+
+
+def record_to_weights_message(record: ArrayRecord) -> bytes | None:
+    """The weight message of a :func:`weights_message_to_record` record (``None``: float arrays)."""
+    if list(record.keys()) != [WEIGHT_MESSAGE]:
+        return None
+    return array_to_bytes(record[WEIGHT_MESSAGE])
 
 
 def metrics_to_record(metrics: dict[str, float | int]) -> MetricRecord:

@@ -8,6 +8,10 @@ from rinr_core.codecs import classic as _classic  # noqa: F401  (registers jpeg,
 from rinr_core.codecs import inr as _inr  # noqa: F401  (registers bs, be, de, re, qre)
 from rinr_core.codecs import lossless as _lossless  # noqa: F401  (registers png)
 from rinr_core.codecs import video as _video  # noqa: F401  (registers res-nerv, nerv)
+
+# isort: split
+# after the paper's codecs, so the registry lists them first
+from rinr_core.codecs import grid as _grid  # noqa: F401  (registers grid, grid-stream)
 from rinr_core.codecs.base import (
     CONTAINER_JPEG,
     CONTAINER_RINR,

@@ -22,7 +22,9 @@ KINDS = (FRAME, STREAM)
 CONTAINER_RINR = "rinr"
 """``.rinr`` (:mod:`rinr_core.container`): one frame's INRs."""
 CONTAINER_RINRS = "rinrs"
-"""``.rinrs`` (:mod:`rinr_core.sequence`): a stream's NeRV and per-frame object INRs."""
+"""A stream payload, whatever stream codec wrote it (the item kind of every stream on the
+wire): ``.rinrs`` (:mod:`rinr_core.sequence`: a NeRV and per-frame object INRs) or a grid
+stream (:mod:`rinr_core.grid.stream_format`), told apart by their magic number."""
 CONTAINER_JPEG = "jpeg"
 """A JPEG file: the camera's own bytes (the relay) or a re-encode."""
 
@@ -72,6 +74,13 @@ Decoder = Callable[[Sequence[bytes], "str | None"], list[np.ndarray]]
 a stream codec returns every frame of each stream, in order."""
 SizeEstimate = Callable[[Geometry, int, CodecOptions], float]
 """``(geometry, frames in the stream, options)`` -> payload bytes per frame."""
+Updater = Callable[[bytes, Sequence[Any], CodecOptions], Any]
+"""``update(base, frames, options)``: a stream codec's new frames against the whole stream
+``base`` the receivers hold; returns an :class:`~rinr_core.sequence.UpdateResult` (the update
+segment as ``payload``, the ``merged`` stream, the new frames' ``metrics``)."""
+FrameDecoder = Callable[[bytes, "Sequence[int] | None", "str | None"], list[np.ndarray]]
+"""``decode_frames(stream, indices, device)``: frames ``indices`` (``None``: all) of one whole
+stream, ``uint8``, in the order asked; the same pixels whether asked together or one by one."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,13 @@ class Container:
     box_of
         The object box a payload carries (as encoded, after any resize); ``None``: the box
         travels beside the payload.
+    merge
+        Streams: ``merge(base, update) -> whole stream`` (raises
+        :class:`~rinr_core.errors.PayloadError` for an update made for another stream).
+    decode_frames
+        Streams: decode some frames of one whole stream (:data:`FrameDecoder`).
+    frame_boxes
+        Streams: ``{frame index: box}`` of a stream or an update segment, in stored order.
     """
 
     name: str
@@ -99,6 +115,9 @@ class Container:
     decode: Decoder
     stream: bool = False
     box_of: Callable[[bytes], tuple[int, int, int, int]] | None = None
+    merge: Callable[[bytes, bytes], bytes] | None = None
+    decode_frames: FrameDecoder | None = None
+    frame_boxes: Callable[[bytes], dict[int, tuple[int, int, int, int]]] | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +160,8 @@ class Codec:
         The codec's named presets (``--preset``, ``preset`` / ``nerv-preset``).
     new_state
         A fresh encoder state to pass to :attr:`encode` across calls (``None``: stateless).
+    update
+        Stream codecs: append new frames to a whole stream (:data:`Updater`).
     """
 
     name: str
@@ -159,6 +180,7 @@ class Codec:
     presets: tuple[str, ...] = ()
     default_preset: str | None = None
     new_state: Callable[[], Any] | None = None
+    update: Updater | None = None
 
     @property
     def names(self) -> tuple[str, ...]:

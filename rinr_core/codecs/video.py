@@ -3,6 +3,12 @@
 A camera's frames share one NeRV; frames of later rounds travel as update segments
 (:func:`rinr_core.sequence.update_sequence`). A ``.rinrs`` is entropy-coded, so its size is
 estimated (:func:`rinrs_payload_bytes`), not known before encoding.
+
+Every stream item on the wire is of kind :data:`~rinr_core.codecs.base.CONTAINER_RINRS`,
+whichever stream codec wrote it: that container tells the formats apart by their magic
+number (:func:`stream_format`) and hands each payload to its format's own
+:class:`~rinr_core.codecs.base.Container` (the NeRV ``.rinrs`` one here; others register
+theirs with :func:`register_stream_format`, as the grid stream does).
 """
 
 from __future__ import annotations
@@ -20,16 +26,27 @@ from rinr_core.codecs.base import (
     Geometry,
 )
 from rinr_core.codecs.registry import register, register_container
-from rinr_core.errors import ChecksumMismatchError, ConfigError
+from rinr_core.errors import (
+    ChecksumMismatchError,
+    ConfigError,
+    NotARinrFileError,
+    PayloadError,
+    TruncatedPayloadError,
+)
 from rinr_core.frames import Frame
 from rinr_core.nerv import DEFAULT_NERV_PRESET, NERV_PRESETS
 from rinr_core.presets import DEFAULT_PRESET, get_preset
 from rinr_core.sequence import (
+    MAGIC,
     SequenceResult,
     SequenceSettings,
+    UpdateResult,
+    apply_update,
     checksum_ok,
     decode_sequence,
     encode_sequence,
+    frame_boxes,
+    update_sequence,
 )
 
 STREAM_OBJECT_BITS = 10
@@ -75,8 +92,16 @@ def rinrs_payload_bytes(settings: SequenceSettings, frames: int, width: int, hei
 
 
 def decode_streams(payloads: Sequence[bytes], device: str | None = None) -> list[np.ndarray]:
-    """Every frame of each whole ``.rinrs`` stream, in order."""
+    """Every frame of each whole stream payload (any stream format), in order."""
+    return [image for data in payloads for image in stream_format(data).decode([data], device)]
+
+
+def _decode_nerv_streams(payloads: Sequence[bytes], device: str | None = None) -> list[np.ndarray]:
     return [image for data in payloads for image in decode_sequence(data, None, device)]
+
+
+def _nerv_frames(data: bytes, indices: Sequence[int] | None, device: str | None) -> list[np.ndarray]:
+    return decode_sequence(data, indices, device)
 
 
 def _check_stream(data: bytes) -> None:
@@ -84,6 +109,61 @@ def _check_stream(data: bytes) -> None:
     if not checksum_ok(data):
         raise ChecksumMismatchError("the .rinrs segment fails its CRC-32 check (damaged in "
                                     "transfer); the fog should send the stream again")
+
+
+_STREAM_FORMATS: dict[bytes, Container] = {}
+
+
+def register_stream_format(magic: bytes, container: Container) -> Container:
+    """Make :data:`CONTAINER_RINRS` items starting with ``magic`` go to ``container``."""
+    if not container.stream or container.merge is None or container.decode_frames is None \
+            or container.frame_boxes is None:
+        raise ConfigError(f"stream format {container.name!r} must be a stream container with "
+                          "merge, decode_frames and frame_boxes")
+    if _STREAM_FORMATS.get(magic, container) is not container:
+        raise ConfigError(f"a stream format with magic {magic!r} is already registered")
+    _STREAM_FORMATS[magic] = container
+    return container
+
+
+def stream_format(data: bytes) -> Container:
+    """The container of a stream payload's format, from its magic number.
+
+    Raises
+    ------
+    TruncatedPayloadError, NotARinrFileError
+        The bytes are too short to tell, or start like no stream format.
+    """
+    head = bytes(data[:4])
+    found = _STREAM_FORMATS.get(head)
+    if found is not None:
+        return found
+    if len(head) < 4 and any(m.startswith(head) for m in _STREAM_FORMATS):
+        raise TruncatedPayloadError(f"stream payload is truncated to {len(head)} bytes; the fog "
+                                    "should send the stream again")
+    raise NotARinrFileError("not a stream payload (unknown magic number); was it written by "
+                            "rinr encode-seq?")
+
+
+def _check_any(data: bytes) -> None:
+    stream_format(data).check(data)
+
+
+def _merge_any(base: bytes, update: bytes) -> bytes:
+    container = stream_format(base)
+    if stream_format(update) is not container:
+        raise PayloadError("the update is of another stream format than the stream it should "
+                           "extend; the fog must send the stream whole")
+    return container.merge(base, update)  # type: ignore[misc]  # checked on registration
+
+
+def _decode_frames_any(data: bytes, indices: Sequence[int] | None,
+                       device: str | None = None) -> list[np.ndarray]:
+    return stream_format(data).decode_frames(data, indices, device)  # type: ignore[misc]
+
+
+def _boxes_any(data: bytes) -> dict[int, tuple[int, int, int, int]]:
+    return stream_format(data).frame_boxes(data)  # type: ignore[misc]
 
 
 def _stream_codec(name: str, summary: str) -> Codec:
@@ -94,6 +174,9 @@ def _stream_codec(name: str, summary: str) -> Codec:
                state: object = None) -> SequenceResult:
         return encode_sequence(frames, settings(options))
 
+    def update(base: bytes, frames: Sequence[Frame], options: CodecOptions) -> UpdateResult:
+        return update_sequence(base, frames, settings(options))
+
     def estimate(geometry: Geometry, frames: int, options: CodecOptions) -> float:
         return rinrs_payload_bytes(settings(options), frames, geometry.width, geometry.height,
                                    geometry.box_area)
@@ -101,11 +184,16 @@ def _stream_codec(name: str, summary: str) -> Codec:
     return Codec(name=name, kind=STREAM, family="video", container=CONTAINER_RINRS,
                  summary=summary, encode=encode, decode=decode_streams, settings=settings,
                  estimate_bytes=estimate, runtime_name=name, presets=tuple(NERV_PRESETS),
-                 default_preset=DEFAULT_NERV_PRESET)
+                 default_preset=DEFAULT_NERV_PRESET, update=update)
 
 
-register_container(Container(CONTAINER_RINRS, check=_check_stream, decode=decode_streams,
-                             stream=True))
+register_stream_format(MAGIC, Container(CONTAINER_RINRS, check=_check_stream,
+                                        decode=_decode_nerv_streams, stream=True,
+                                        merge=apply_update, decode_frames=_nerv_frames,
+                                        frame_boxes=frame_boxes))
+register_container(Container(CONTAINER_RINRS, check=_check_any, decode=decode_streams, stream=True,
+                             merge=_merge_any, decode_frames=_decode_frames_any,
+                             frame_boxes=_boxes_any))
 for _codec in (
     _stream_codec("res-nerv", "Res-NeRV: one NeRV per camera stream + object residual SIRENs"),
     _stream_codec("nerv", "NeRV: one NeRV per camera stream, no object residuals"),

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 
 from rinr_core.errors import ConfigError
+from rinr_runtime.detector.forward import ForwardSettings, freeze_layers
+from rinr_runtime.detector.forward_memory import attach_step_meter
 from rinr_runtime.detector.model import (
     TrainSettings,
     _model_source,
@@ -167,6 +169,8 @@ def train(
     init_weights: Sequence[np.ndarray] | None = None,
     workdir: Path,
     proximal_mu: float = 0.0,
+    trainable: str = "all",
+    forward: ForwardSettings | None = None,
 ) -> TrainOutcome:
     """Fine-tune a YOLOv8 detector on a dataset from :func:`write_dataset`.
 
@@ -184,12 +188,25 @@ def train(
     proximal_mu
         FedProx: weight ``mu`` of the proximal term ``mu/2 * ||w - w0||^2`` added to the loss,
         ``w0`` the starting weights (``init_weights``, the global model); 0 trains plainly.
+    trainable
+        Which part trains: ``all``, ``head`` or ``last:N`` (the rest is frozen;
+        :func:`rinr_runtime.detector.forward.trainable_split`).
+    forward
+        ``None``: backprop with Ultralytics' trainer. Settings of the forward-gradient trainer
+        (:func:`rinr_runtime.detector.forward_train.train_forward`) to train with it instead.
 
     Returns
     -------
     TrainOutcome
-        Trained weights, checkpoint path, and metrics of the final evaluation on the val split.
+        Trained weights, checkpoint path, and metrics of the final evaluation on the val split,
+        with ``forward_gradient`` (0 or 1), ``trainable_params`` and the peak memory of one
+        training step (``peak_mem_mb``, ...; :mod:`rinr_runtime.detector.forward_memory`).
     """
+    if forward is not None:
+        from rinr_runtime.detector.forward_train import train_forward
+
+        return train_forward(data_yaml, settings, forward, trainable=trainable,
+                             init_weights=init_weights, workdir=workdir, proximal_mu=proximal_mu)
     prepare_offline()
     from ultralytics.models.yolo.detect import DetectionTrainer
 
@@ -202,6 +219,9 @@ def train(
     trainer.model = build_model(settings, list(trainer.data["names"].values()))
     if init_weights is not None:
         set_weights(trainer.model, init_weights)
+    frozen = freeze_layers(trainable, len(trainer.model.model))
+    trainer.args.freeze = frozen or None  # read by Ultralytics when training starts
+    meter = attach_step_meter(trainer)
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
@@ -213,6 +233,10 @@ def train(
         "imgsz": settings.imgsz,
         "num_train": len(trainer.train_loader.dataset),
         "num_val": len(trainer.test_loader.dataset),
+        "forward_gradient": 0,
+        "trainable_params": int(sum(p.numel() for p in trainer.model.parameters()
+                                    if p.requires_grad)),
+        **(meter.result.metrics() if meter.result is not None else {}),
     }
     return TrainOutcome(
         weights=get_weights(trainer.ema.ema), weights_path=Path(weights_path), metrics=metrics

@@ -39,10 +39,12 @@ from rinr_runtime.planning.model import (
 from rinr_runtime.planning.sizes import (
     MODELS,
     ModelSize,
+    WeightsSize,
     default_payload_bytes,
     inr_payload_bytes,
     model_size,
     sequence_payload_bytes,
+    weights_size,
 )
 
 __all__ = [
@@ -52,5 +54,5 @@ __all__ = [
     "Estimate", "ModelSize", "PlanInputs", "Recommendation", "WireOverhead", "crossover_devices",
     "default_payload_bytes", "estimate", "estimate_all", "inr_payload_bytes", "model_size",
     "plan_codecs", "recommend", "reduction_vs_jpeg", "reduction_vs_serverless",
-    "sequence_payload_bytes", "sweep",
+    "sequence_payload_bytes", "sweep", "WeightsSize", "weights_size",
 ]

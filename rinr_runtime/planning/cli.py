@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from rinr_core.tables import text_table
+from rinr_core.weights import weight_codec_names
 from rinr_runtime.planning import (
     AGGREGATIONS,
     CODECS,
@@ -37,6 +38,7 @@ from rinr_runtime.planning import (
     reduction_vs_jpeg,
     reduction_vs_serverless,
     sweep,
+    weights_size,
 )
 from rinr_runtime.planning.throughputs import Throughputs, load_throughputs
 
@@ -66,6 +68,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         f"count x 4 bytes (default {DEFAULT_MODEL})")
     p.add_argument("--model-bytes", type=_non_negative,
                    help="bytes of the weights (overrides --model's size)")
+    p.add_argument("--weight-codec", choices=weight_codec_names(),
+                   help="size the weights as this weight codec sends them: the detector is "
+                        "built from <model>.yaml (one class) and compressed (as the runtime's "
+                        "weight-codec; default: Ultralytics' published count x 4 bytes)")
+    p.add_argument("--weight-bits", type=_positive_int, default=4,
+                   help="bits per weight of --weight-codec sgq (2-8; default 4)")
     p.add_argument("--rounds", type=_positive_int, default=1,
                    help="training rounds: one weights broadcast (fog) or FedAvg (edge) each "
                         "(default 1)")
@@ -136,6 +144,10 @@ def _non_negative(text: str) -> float:
 def inputs_from_args(args: argparse.Namespace) -> PlanInputs:
     """The model inputs the ``plan`` options describe."""
     size = model_size(args.model)
+    model_bytes, arrays, repeat = float(size.bytes), size.arrays, None
+    if args.weight_codec is not None:
+        coded = weights_size(f"{size.name}.yaml", ["object"], args.weight_codec, args.weight_bits)
+        model_bytes, arrays, repeat = float(coded.bytes), coded.arrays, coded.repeat_bytes
     inr = {"rapid-inr": args.rapid_inr_bytes, "residual-inr": args.residual_inr_bytes}
     payload = {"jpeg": float(args.jpeg_bytes)}
     for codec, given in inr.items():
@@ -147,8 +159,8 @@ def inputs_from_args(args: argparse.Namespace) -> PlanInputs:
     encode = {**measured.encode_fps, **{c: fps["encode"] for c in inr if fps["encode"]}}
     return PlanInputs(
         devices=args.devices, frames_per_device=args.frames_per_device, payload_bytes=payload,
-        model_bytes=args.model_bytes if args.model_bytes is not None else size.bytes,
-        model_arrays=size.arrays, rounds=args.rounds, frames_per_round=args.frames_per_round,
+        model_bytes=args.model_bytes if args.model_bytes is not None else model_bytes,
+        model_arrays=arrays, weights_repeat_bytes=repeat, rounds=args.rounds, frames_per_round=args.frames_per_round,
         epochs=args.epochs, aggregation=args.aggregation, bandwidth=args.bandwidth_mbps * MB,
         overhead=WireOverhead.none() if args.payload_only else WireOverhead(),
         edge_train_fps=args.edge_train_fps or measured.edge_train_fps,
@@ -164,6 +176,8 @@ def plan_result(inputs: PlanInputs, advice: Recommendation, args: argparse.Names
             "devices": inputs.devices, "frames_per_device": inputs.frames_per_device,
             "payload_bytes": dict(inputs.payload_bytes), "model": args.model,
             "model_bytes": inputs.model_bytes, "model_arrays": inputs.model_arrays,
+            "weight_codec": args.weight_codec, "weight_bits": args.weight_bits,
+            "weights_repeat_bytes": inputs.weights_repeat_bytes,
             "rounds": inputs.rounds, "frames_per_round": inputs.frames_per_round,
             "epochs": inputs.epochs, "aggregation": inputs.aggregation,
             "bandwidth_mbps": args.bandwidth_mbps, "box_area": args.box_area,
@@ -229,7 +243,8 @@ def format_plan(inputs: PlanInputs, rows: list[Estimate], advice: Recommendation
     sizes = ", ".join(f"{c} {v:,.0f} B" for c, v in inputs.payload_bytes.items())
     lines = [
         f"{inputs.devices} devices x {inputs.frames_per_device:g} frames, {inputs.rounds} "
-        f"round(s), {inputs.aggregation}, weights {_mb(inputs.model_bytes)} MB, "
+        f"round(s), {inputs.aggregation}, weights {_mb(inputs.model_bytes)} MB"
+        f"{' (' + str(result['inputs']['weight_codec']) + ')' if result['inputs'].get('weight_codec') else ''}, "
         f"{inputs.bandwidth / MB:g} MB/s; payloads per frame: {sizes}",
         "",
         text_table(PLAN_HEADERS, [

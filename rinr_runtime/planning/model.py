@@ -119,9 +119,14 @@ class PlanInputs:
     payload_bytes
         Mean bytes per frame by codec name; ``"jpeg"`` (what the edges upload) is required.
     model_bytes
-        Bytes of the detector's weights ``M`` (float32).
+        Bytes of the detector's weights ``M`` as they travel (float32, or the weight codec's
+        message: ``rinr_runtime.planning.weights_size``).
     model_arrays
-        Number of weight arrays (each costs ``overhead.weight_array``).
+        Number of weight arrays (each costs ``overhead.weight_array``; 1 for a weight message).
+    weights_repeat_bytes
+        Bytes of a weights message that repeats the model an edge holds already (FedAvg's
+        train message after the evaluate phase: a keep message with a weight codec);
+        ``None``: a full copy (``fp32``).
     rounds
         Rounds ``R``: one weights broadcast per round with fog training, one FedAvg per round.
     frames_per_round
@@ -150,6 +155,7 @@ class PlanInputs:
     payload_bytes: Mapping[str, float]
     model_bytes: float
     model_arrays: int = 0
+    weights_repeat_bytes: float | None = None
     rounds: int = 1
     frames_per_round: float = 0
     epochs: int = 1
@@ -326,7 +332,9 @@ def _fog_tally(inputs: PlanInputs, codec: str, placement: str) -> _Tally:
             held += sent
             tally.add("broadcast", "up", overhead=n * (o.broadcast_up + o.frame_id * (held + sent)))
             if inputs.train:
-                down = weights if fedavg and server_round > 1 else 0.0
+                repeat = weights if inputs.weights_repeat_bytes is None else float(
+                    inputs.weights_repeat_bytes)
+                down = repeat if fedavg and server_round > 1 else 0.0
                 tally.add("train", "down", weights=n * down,
                           overhead=n * (o.train_down + (weights_overhead if down else 0.0)))
                 up = weights if fedavg else 0.0

@@ -1,13 +1,17 @@
 """Sizes the placement model starts from: the detector's weights and each codec's payload.
 
-A detector's weights travel as float32 arrays (:class:`ModelSize`); an INR payload's size
+A detector's weights travel as float32 arrays (:class:`ModelSize`), or compressed by a weight
+codec (:func:`weights_size`: the detector built and encoded); an INR payload's size
 follows from its architecture alone (:func:`inr_payload_bytes` packs an all-zero payload with
 the real container); a stream's is estimated (:func:`sequence_payload_bytes`).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from rinr_core.codecs import FRAME, STREAM, CodecOptions, Geometry, get_runtime_codec
 from rinr_core.errors import ConfigError
@@ -61,6 +65,61 @@ def model_size(name: str) -> ModelSize:
             f"unknown model {name!r}; choose one of {sorted(MODELS)} or give the weights' byte "
             "count (model_bytes / --model-bytes)"
         ) from None
+
+
+@dataclass(frozen=True)
+class WeightsSize:
+    """One full weights message of a detector under a weight codec, as the runtime sends it.
+
+    ``bytes`` of its arrays' data and their number (``fp32``: one float32 Array per tensor;
+    every other codec: one ``rinr_core.weights`` message); ``repeat_bytes`` of a message that
+    repeats weights the edge holds (a keep message; ``None``: ``fp32`` sends them again).
+    """
+
+    codec: str
+    bits: int
+    bytes: int
+    arrays: int
+    fp32_bytes: int
+    repeat_bytes: int | None
+
+    @property
+    def ratio(self) -> float:
+        """float32 bytes / these bytes."""
+        return self.fp32_bytes / self.bytes if self.bytes else float("inf")
+
+
+@functools.lru_cache(maxsize=32)
+def _weights_size(model: str, classes: tuple[str, ...], codec: str, bits: int, seed: int,
+                  stamp: float) -> WeightsSize:
+    from rinr_core.weights import encode_weights, get_weight_codec, keep_message
+    from rinr_runtime.weight_link import PLAIN, initial_model
+
+    weights, names = initial_model(model, classes, seed)
+    fp32 = int(sum(w.nbytes for w in weights))
+    if get_weight_codec(codec).name == PLAIN:
+        return WeightsSize(codec, bits, fp32, len(weights), fp32, None)
+    encoded = encode_weights(weights, codec, bits, names=names)
+    return WeightsSize(codec, bits, len(encoded.data), 1, fp32,
+                       len(keep_message(encoded.weights_id, codec)))
+
+
+def weights_size(model: str, class_names: Sequence[str], codec: str = "fp32", bits: int = 4,
+                 seed: int = 0) -> WeightsSize:
+    """The real size of ``model``'s weights under ``codec``: the detector is built from the
+    model YAML (or ``.pt``) and compressed; cached per (model, classes, codec, bits, seed).
+
+    Deltas of later rounds are usually smaller than this full message; the placement model
+    counts every weights message at this size (an upper bound for them).
+
+    Raises
+    ------
+    ConfigError
+        Unknown weight codec, or a model that cannot be built.
+    """
+    path = Path(model).expanduser()
+    stamp = path.stat().st_mtime if path.suffix == ".pt" and path.is_file() else 0.0
+    return _weights_size(model, tuple(class_names), codec, int(bits), int(seed), stamp)
 
 
 # --- payload sizes -----------------------------------------------------------------------------

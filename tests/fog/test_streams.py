@@ -8,6 +8,7 @@ import pytest
 from flwr.app import Message
 
 import fog.streams
+import rinr_core.codecs.video
 from edge.node import EdgeNode
 from fog.streams import Stream
 from rinr_core.sequence import decode_sequence, unpack_sequence
@@ -231,8 +232,8 @@ def test_a_restarted_fog_rebuilds_its_streams_from_the_cache(stream_config, run_
     def no_encoding(*args: object, **kwargs: object) -> None:
         raise AssertionError("the fog encoded again instead of using its cache")
 
-    monkeypatch.setattr(fog.streams, "encode_sequence", no_encoding)
-    monkeypatch.setattr(fog.streams, "update_sequence", no_encoding)
+    monkeypatch.setattr(rinr_core.codecs.video, "encode_sequence", no_encoding)
+    monkeypatch.setattr(rinr_core.codecs.video, "update_sequence", no_encoding)
 
     # Execute
     _, second = run_fog({**stream_config, "run-dir": stream_config["run-dir"] + "2"}, run_id=2)
