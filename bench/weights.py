@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -46,6 +48,8 @@ from common import (
     write_results,
 )
 
+KEEP_LIMIT = 1000
+"""Payload bytes below which a weights message is a keep message (no tensors)."""
 CODECS = {"fp32": ("fp32", 4), "fp16": ("fp16", 4), "int8": ("int8", 8), "sgq-4": ("sgq", 4),
           "sgq-2": ("sgq", 2)}
 """Benchmark name -> (``weight-codec``, ``weight-bits``)."""
@@ -176,11 +180,14 @@ def summarize(report: dict[str, Any], name: str, seed: int, placement: str,
     """Weight bytes per round and direction, and the global model's mAP per round."""
     rounds = len(report["rounds"])
     per_round: list[dict[str, int]] = [{"down": 0, "up": 0, "messages": 0} for _ in range(rounds)]
+    carrying = []  # wire bytes of the messages that carry weights (keep messages aside)
     for row in report["ledger"]:
         if row["phase"] in ("train", "evaluate") and row["payload_bytes"] > 0:
             cell = per_round[row["round"] - 1]
             cell[row["direction"]] += int(row["wire_bytes"])
             cell["messages"] += 1
+            if row["payload_bytes"] > KEEP_LIMIT:
+                carrying.append(int(row["wire_bytes"]))
     maps = [r.get("aggregate", {}).get("evaluate", {}) for r in report["rounds"]]
     last = maps[-1] if maps else {}
     return {
@@ -189,6 +196,8 @@ def summarize(report: dict[str, Any], name: str, seed: int, placement: str,
         "weight_bytes_per_round": per_round,
         "weight_bytes": sum(c["down"] + c["up"] for c in per_round),
         "weight_messages": sum(c["messages"] for c in per_round),
+        "bytes_per_weights_message": float(np.mean(carrying)) if carrying else None,
+        "keep_messages": sum(c["messages"] for c in per_round) - len(carrying),
         "map50_per_round": [m.get("map50") for m in maps],
         "map50_95_per_round": [m.get("map50_95") for m in maps],
         "map50": last.get("map50"), "map50_95": last.get("map50_95"),
@@ -196,8 +205,9 @@ def summarize(report: dict[str, Any], name: str, seed: int, placement: str,
     }
 
 
-def run_all(spec: Spec, data: Path, model: str, work: Path) -> list[dict[str, Any]]:
-    """Every (placement, codec, seed) run of ``spec``."""
+def run_all(spec: Spec, data: Path, model: str, work: Path, reuse: bool = False
+            ) -> list[dict[str, Any]]:
+    """Every (placement, codec, seed) run of ``spec`` (``reuse``: read finished runs' reports)."""
     todo = [("edge", c, s) for s in spec.seeds for c in spec.codecs]
     todo += [("fog", c, s) for s in spec.seeds for c in spec.fog_codecs]
     results = []
@@ -205,9 +215,16 @@ def run_all(spec: Spec, data: Path, model: str, work: Path) -> list[dict[str, An
         folder = work / f"{placement}-{codec}-seed{seed}"
         config = run_config(spec, codec, seed, placement, model, data, folder)
         log(f"[weights] run {k}/{len(todo)}: {placement} {codec} seed {seed}")
+        done = folder / "run" / "report.json"
         start = time.perf_counter()
-        report = run_once(config, spec.nodes)
-        results.append(summarize(report, codec, seed, placement, time.perf_counter() - start))
+        if reuse and done.is_file():
+            report = json.loads(done.read_text())
+            seconds = report["summary"].get("seconds") or 0.0
+        else:
+            shutil.rmtree(folder, ignore_errors=True)  # a node's old store would hold acks
+            report = run_once(config, spec.nodes)
+            seconds = time.perf_counter() - start
+        results.append(summarize(report, codec, seed, placement, seconds))
         log(f"[weights]   {results[-1]['weight_bytes'] / 1e6:.2f} MB of weights, "
             f"mAP50-95 {results[-1]['map50_95']}, {results[-1]['seconds']} s")
     return results
@@ -271,9 +288,15 @@ def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             weight = _mean([r["weight_bytes"] for r in runs]) or 0.0
             rounds = len(runs[0]["weight_bytes_per_round"])
             map95 = _mean([r["map50_95"] for r in runs])
+            message = _mean([r["bytes_per_weights_message"] for r in runs])
+            fp32_message = _mean([r["bytes_per_weights_message"] for r in base])
             rows.append({
                 "placement": placement, "codec": codec, "seeds": len(runs),
                 "weight_mb_per_round": weight / rounds / 1e6,
+                "mb_per_weights_message": message / 1e6 if message else None,
+                "message_ratio_vs_fp32": fp32_message / message if message and fp32_message
+                else None,
+                "keep_messages": sum(r["keep_messages"] for r in runs) // len(runs),
                 "ratio_vs_fp32": fp32_bytes / weight if fp32_bytes and weight else None,
                 "map50": _mean([r["map50"] for r in runs]), "map50_95": map95,
                 "map50_95_vs_fp32_points": (100 * (map95 - fp32_map)
@@ -295,7 +318,9 @@ def markdown(spec: Spec, data: dict[str, Any]) -> str:
              "`--nodes/--rounds/--seeds` options)")
     lines = [
         "# Weight codecs: FedAvg and fog placement", "",
-        f"Measured {environment_line(data['environment'])}.", "",
+        f"Measured {environment_line(data['environment'])}."
+        + (" Tables rebuilt (`--reuse`) from the reports of runs made earlier with the same "
+           "command on this machine." if data.get("reused_runs") else ""), "",
         f"Command: `{data['command']}`", "",
         f"Configuration measured: {state}. {spec.nodes} nodes on the 4 shared sequences "
         f"(node p takes sequence p mod 4; nodes sharing one interleave its frames), "
@@ -313,16 +338,25 @@ def markdown(spec: Spec, data: dict[str, Any]) -> str:
            "the mAP columns compare near-zero numbers and prove nothing.**"), "",
         "## Weight bytes per round and final accuracy", "",
         "Weight bytes: every train and evaluate message (both directions, Flower wire bytes "
-        "from the run report's ledger), per round, mean over seeds. mAP: the global model "
-        "after the last round on every node's held-out frames.", "",
+        "from the run report's ledger), per round, mean over seeds. *Per message*: the mean "
+        "of the messages that carry weights; the others are *keep* messages (under 1 KB: "
+        "FedAvg's train message repeats the model the evaluate phase delivered, which every "
+        "codec but fp32 does not send again). mAP: the global model after the last round on "
+        f"every node's held-out frames ({spec.frames_per_node // spec.val_every} a node, "
+        f"{spec.nodes * (spec.frames_per_node // spec.val_every)} in all: differences under "
+        "about a point are within what one frame's box changes).", "",
         markdown_table(
-            ["placement", "codec", "seeds", "weight MB / round", "vs fp32", "mAP50",
-             "mAP50-95", "mAP50-95 vs fp32 (points)", "completed"],
+            ["placement", "codec", "seeds", "weight MB / round", "vs fp32", "MB / message",
+             "vs fp32", "keep msgs", "mAP50", "mAP50-95", "mAP50-95 vs fp32 (points)",
+             "completed"],
             [[r["placement"], r["codec"], str(r["seeds"]), f"{r['weight_mb_per_round']:.2f}",
               _fmt(r["ratio_vs_fp32"], 1) + "x" if r["ratio_vs_fp32"] else "-",
+              _fmt(r["mb_per_weights_message"], 2),
+              _fmt(r["message_ratio_vs_fp32"], 1) + "x" if r["message_ratio_vs_fp32"] else "-",
+              str(r["keep_messages"]),
               _fmt(r["map50"]), _fmt(r["map50_95"]),
               _fmt(r["map50_95_vs_fp32_points"], 1), "yes" if r["completed"] else "no"]
-             for r in rows], align=["l", "l", "r", "r", "r", "r", "r", "r", "l"]),
+             for r in rows], align=["l", "l", "r", "r", "r", "r", "r", "r", "r", "r", "r", "l"]),
         "",
         "## One full weights message of the start model (`rinr weights`)", "",
         markdown_table(
@@ -357,6 +391,9 @@ def main() -> int:
     parser.add_argument("--codecs", help=f"comma-separated, of {','.join(CODECS)}")
     parser.add_argument("--fog-codecs", help="codecs of the fog-placement runs (default fp32,sgq-4)")
     parser.add_argument("--data", type=Path, default=SHARED_DATA_DIR)
+    parser.add_argument("--reuse", action="store_true",
+                        help="read the reports of runs already under out/bench-weights*/runs "
+                             "instead of running them again")
     args = parser.parse_args()
     apply_threads(args.threads)
     spec = QUICK if args.quick else Spec()
@@ -374,8 +411,10 @@ def main() -> int:
     env = environment(args.device or "cpu")
     work = REPO_ROOT / "out" / ("bench-weights-quick" if args.quick else "bench-weights")
     pre = pretrain(spec, args.data, REPO_ROOT / "out" / "bench-weights")
-    results = run_all(spec, args.data, pre["checkpoint"], work / "runs")
-    data = {"environment": env, "command": reproduce_command(), "spec": asdict(spec),
+    results = run_all(spec, args.data, pre["checkpoint"], work / "runs", reuse=args.reuse)
+    argv = [a for a in sys.argv[1:] if a != "--reuse"]
+    data = {"environment": env, "command": reproduce_command(argv=argv), "spec": asdict(spec),
+            "reused_runs": args.reuse,
             "full_configuration": spec.full, "pretrain": pre, "results": results,
             "rows": aggregate(results), "sizes": codec_sizes(pre["checkpoint"]),
             "plan": plan_crossovers(spec)}
