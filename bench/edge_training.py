@@ -53,10 +53,11 @@ class Spec:
     target_stride: int = 2
     trainable: str = "head"
     backprop_epochs: tuple[int, ...] = (1, 5, 15)
-    fg_epochs: int = 5
+    fg_epochs: int = 10
+    fg_bits_epochs: int = 5
     fg_directions: int = 8
     fg_lr: float = 5e-3
-    fg_points: int = 5
+    fg_points: int = 4
     fg_bits: tuple[int, ...] = (0, 16, 8)
     memory_parts: tuple[str, ...] = ("all", "last:10", "head")
     memory_batches: int = 2
@@ -65,7 +66,8 @@ class Spec:
 
 FULL = Spec()
 QUICK = Spec(max_side=64, imgsz=64, batch=8, pretrain_stride=6, pretrain_epochs=2,
-             target_stride=12, backprop_epochs=(1,), fg_epochs=1, fg_directions=2, fg_points=1,
+             target_stride=12, backprop_epochs=(1,), fg_epochs=1, fg_bits_epochs=1,
+             fg_directions=2, fg_points=1,
              memory_parts=("head",), memory_batches=2)
 
 
@@ -109,8 +111,9 @@ def pretrain(spec: Spec, work: Path, device: str | None) -> tuple[str, dict[str,
         f"train / {len(val)} val frames, {spec.pretrain_epochs} epochs at {spec.imgsz} px")
     outcome = detector.train(data_yaml, settings_of(spec, "yolov8n.yaml", spec.pretrain_epochs,
                                                     device), workdir=work / "pretrain-yolo")
-    return str(outcome.weights_path), summary(outcome.metrics, num_train=len(train),
-                                              num_val=len(val))
+    result = summary(outcome.metrics, num_train=len(train), num_val=len(val))
+    log(f"[edge-training]   -> {result}")
+    return str(outcome.weights_path), result
 
 
 def steps_per_epoch(num_train: int, batch: int) -> int:
@@ -122,37 +125,51 @@ def backprop_runs(spec: Spec, start: str, data_yaml: Path, num_train: int, work:
                   device: str | None) -> dict[str, list[dict[str, Any]]]:
     """Backprop from ``start``: whole model and the trainable part, one run per epoch budget."""
     from rinr_runtime import detector
+    from rinr_runtime.detector.forward_train import dataset_loss
 
     runs: dict[str, list[dict[str, Any]]] = {}
     for part in dict.fromkeys(("all", spec.trainable)):
         runs[part] = []
         for epochs in spec.backprop_epochs:
             log(f"[edge-training] backprop, trainable={part}, {epochs} epoch(s)")
-            outcome = detector.train(data_yaml, settings_of(spec, start, epochs, device),
-                                     workdir=work / f"bp-{part}-{epochs}", trainable=part)
+            settings = settings_of(spec, start, epochs, device)
+            outcome = detector.train(data_yaml, settings, workdir=work / f"bp-{part}-{epochs}",
+                                     trainable=part)
+            model = detector.build_model(settings, ["object"])
+            detector.set_weights(model, outcome.weights)
             runs[part].append(summary(outcome.metrics, trainable=part,
-                                      steps=epochs * steps_per_epoch(num_train, spec.batch)))
+                                      steps=epochs * steps_per_epoch(num_train, spec.batch),
+                                      train_loss=dataset_loss(model, data_yaml, settings)))
+            log(f"[edge-training]   -> {runs[part][-1]}")
     return runs
 
 
 def forward_runs(spec: Spec, start: str, data_yaml: Path, num_train: int, work: Path,
                  device: str | None) -> dict[str, dict[str, Any]]:
-    """Forward gradients on the trainable part at each bit width, mAP at ``fg_points`` steps."""
-    from rinr_runtime import detector
-    from rinr_runtime.detector.forward_train import train_forward
+    """Forward gradients on the trainable part at each bit width; mAP and loss along the way.
 
-    total = spec.fg_epochs * steps_per_epoch(num_train, spec.batch)
-    points = {max(1, round(total * (i + 1) / spec.fg_points)) for i in range(spec.fg_points)}
-    settings = settings_of(spec, start, spec.fg_epochs, device)
+    Float32 runs ``fg_epochs`` with ``fg_points`` measurements; 16 and 8 bits run
+    ``fg_bits_epochs`` (compare them with float32's point at the same step).
+    """
+    from rinr_runtime import detector
+    from rinr_runtime.detector.forward_train import dataset_loss, train_forward
+
     runs: dict[str, dict[str, Any]] = {}
     for bits in spec.fg_bits:
+        epochs = spec.fg_bits_epochs if bits else spec.fg_epochs
+        total = epochs * steps_per_epoch(num_train, spec.batch)
+        count = spec.fg_points if not bits else 1
+        points = {max(1, round(total * (i + 1) / count)) for i in range(count)}
+        settings = settings_of(spec, start, epochs, device)
         curve: list[dict[str, Any]] = []
 
-        def measure(step: int, seconds: float, model: Any, curve: list = curve) -> None:
+        def measure(step: int, seconds: float, model: Any, curve: list = curve,
+                    points: set = points, total: int = total, settings: Any = settings) -> None:
             if step in points and step < total:  # the final point comes from train_forward
                 metrics = detector.evaluate(model, data_yaml, settings, workdir=work / "fg-eval")
                 curve.append({"step": step, "train_s": seconds, "map50": metrics["map50"],
-                              "map50_95": metrics["map50_95"]})
+                              "map50_95": metrics["map50_95"],
+                              "train_loss": dataset_loss(model, data_yaml, settings)})
 
         log(f"[edge-training] forward gradients, trainable={spec.trainable}, bits={bits}, "
             f"{spec.fg_directions} directions, {total} steps")
@@ -160,11 +177,15 @@ def forward_runs(spec: Spec, start: str, data_yaml: Path, num_train: int, work: 
                                            lr=spec.fg_lr, seed=spec.seed)
         outcome = train_forward(data_yaml, settings, forward, trainable=spec.trainable,
                                 workdir=work / f"fg-{bits}", callback=measure)
+        model = detector.build_model(settings, ["object"])
+        detector.set_weights(model, outcome.weights)
         final = summary(outcome.metrics, trainable=spec.trainable, bits=bits,
-                        directions=spec.fg_directions)
-        curve.append({"step": final["steps"], "train_s": final["train_s"],
-                      "map50": final["map50"], "map50_95": final["map50_95"]})
+                        directions=spec.fg_directions,
+                        train_loss=dataset_loss(model, data_yaml, settings))
+        curve.append({k: final[k] for k in ("train_s", "map50", "map50_95", "train_loss")}
+                     | {"step": final["steps"]})
         runs[str(bits)] = {**final, "curve": curve}
+        log(f"[edge-training]   -> {runs[str(bits)]}")
     return runs
 
 
@@ -193,6 +214,7 @@ def memory_runs(spec: Spec, start: str, train: list[Frame], val: list[Frame], wo
                          "trainable_params": m["trainable_params"],
                          "peak_mem_mb": m["peak_mem_mb"], "resident_mem_mb": m["resident_mem_mb"],
                          "transient_mem_mb": m["transient_mem_mb"]})
+            log(f"[edge-training]   -> {rows[-1]}")
     return rows
 
 
@@ -218,6 +240,7 @@ def targets(part_runs: list[dict[str, Any]], forward: dict[str, Any],
         gap = 100 * (longest["map50_95"] - run["map50_95"])
         gap_same = 100 * (closest["map50_95"] - run["map50_95"])
         out[bits] = {"limit_points": limit, "gap_points": gap, "within": gap <= limit,
+                     "steps": run["steps"],
                      "backprop_steps": longest["steps"], "gap_points_closest_steps": gap_same,
                      "closest_backprop_steps": closest["steps"],
                      "within_at_closest_steps": gap_same <= limit}
@@ -259,9 +282,9 @@ def main() -> int:
                                  workdir=work / "target-data")
         log(f"[edge-training] target {spec.target_sequence}: {len(train)} train / {len(val)} "
             f"val frames; pretrained mAP50-95 there {zero['map50_95']:.3f}")
+        memory = memory_runs(spec, start, train, val, work, device)
         bp = backprop_runs(spec, start, data_yaml, len(train), work, device)
         fg = forward_runs(spec, start, data_yaml, len(train), work, device)
-        memory = memory_runs(spec, start, train, val, work, device)
     backprop = {**bp[spec.trainable][-1], "whole_model": bp["all"][-1], "runs": bp}
     data = {
         "environment": environment(args.device), "command": reproduce_command(),

@@ -30,14 +30,15 @@ def _runs_table(data: dict[str, Any]) -> str:
     for part, runs in data["backprop"]["runs"].items():
         for r in runs:
             rows.append([f"backprop, `{part}`", r["epochs"], r["steps"], _f(r["train_s"], 1),
-                         _f(r["map50"]), _f(r["map50_95"]), _f(r.get("peak_mem_mb"), 1)])
+                         _f(r["map50"]), _f(r["map50_95"]), _f(r.get("train_loss"), 1),
+                         _f(r.get("peak_mem_mb"), 1)])
     for bits, r in data["forward_gradient"]["bits"].items():
         rows.append([f"forward gradient {BITS_NAME[bits]}, `{r['trainable']}`, "
                      f"{r['directions']} directions", r["epochs"], r["steps"],
                      _f(r["train_s"], 1), _f(r["map50"]), _f(r["map50_95"]),
-                     _f(r.get("peak_mem_mb"), 1)])
+                     _f(r.get("train_loss"), 1), _f(r.get("peak_mem_mb"), 1)])
     return markdown_table(["trainer", "epochs", "steps", "train s", "mAP50", "mAP50-95",
-                           "peak MiB"], rows)
+                           "train loss", "peak MiB"], rows)
 
 
 def _curve_table(data: dict[str, Any]) -> str:
@@ -45,8 +46,10 @@ def _curve_table(data: dict[str, Any]) -> str:
     for bits, r in data["forward_gradient"]["bits"].items():
         for point in r["curve"]:
             rows.append([BITS_NAME[bits], point["step"], _f(point["train_s"], 1),
-                         _f(point["map50"]), _f(point["map50_95"])])
-    return markdown_table(["forward gradient", "step", "train s", "mAP50", "mAP50-95"], rows)
+                         _f(point["map50"]), _f(point["map50_95"]),
+                         _f(point.get("train_loss"), 1)])
+    return markdown_table(["forward gradient", "step", "train s", "mAP50", "mAP50-95",
+                           "train loss"], rows)
 
 
 def _targets(data: dict[str, Any]) -> list[str]:
@@ -65,7 +68,7 @@ def _targets(data: dict[str, Any]) -> list[str]:
         lines.append(
             f"- mAP50-95, {BITS_NAME[bits]} forward gradients vs backprop on the same part: "
             f"{g['gap_points']:+.1f} points behind backprop's {g['backprop_steps']}-step run "
-            f"({verdict} the within-{g['limit_points']:g}-points target), "
+            f"({verdict} the within-{g['limit_points']:g}-points target) after {g['steps']} steps, "
             f"{g['gap_points_closest_steps']:+.1f} behind its {g['closest_backprop_steps']}-step "
             f"run ({verdict_same} it at about the same number of steps).")
     return lines
@@ -104,7 +107,8 @@ def markdown(data: dict[str, Any]) -> str:
         f"steps of relative size {spec['fg_lr']:g} decaying linearly to a tenth, "
         f"`trainable = {spec['trainable']}`, frozen "
         f"prefix under `no_grad` in chunks of 4 images, BatchNorm on running statistics; "
-        f"{spec['fg_epochs']} epochs. 16 and 8 bits: the whole model in simulated fixed point "
+        f"{spec['fg_epochs']} epochs at float32, {spec['fg_bits_epochs']} at 16 and 8 bits. "
+        "16 and 8 bits: the whole model in simulated fixed point "
         "(per-channel weights, per-tensor activations, perturbations on the weight grid, "
         "stochastic rounding of updates; `rinr_runtime.detector.quantized`), evaluated in "
         "float32 with its dequantized weights.",
@@ -126,6 +130,11 @@ def markdown(data: dict[str, Any]) -> str:
         _runs_table(data),
         "",
         _curve_table(data),
+        "",
+        "*train loss*: Ultralytics' detection loss per image (box + cls + dfl, with its gains) "
+        "on the training frames without augmentation, BatchNorm on running statistics "
+        "(`rinr_runtime.detector.forward_train.dataset_loss`), at the end of each run or at "
+        "each measured step.",
         "",
         f"Backprop on the part reached mAP50-95 {_f(bp['map50_95'])} in {_f(bp['train_s'], 1)} s "
         f"({bp['steps']} steps); forward gradients (float32) {_f(fg['map50_95'])} in "

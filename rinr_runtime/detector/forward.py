@@ -18,34 +18,42 @@ Estimators (:class:`ForwardSettings` ``estimator``):
   nothing kept for a backward pass. Through fake-quantized activations the tangent passes
   straight through.
 
+The update: with ``c_k`` the derivative along ``r * z_k`` (``d_k / eps`` for ``spsa``), the
+step's estimate is ``g = mean_k c_k z_k``, whose expectation is ``r * grad L``; the momentum
+``m`` of the estimates moves the weights by ``w -= lr * r * m / rms(m)`` (normalized, so the
+step size does not depend on the number of weights or the loss scale), with ``lr`` decaying
+linearly to ``final_lr * lr``. ``g / r`` is an unbiased estimate of ``grad L`` itself
+(:func:`estimate_gradient`). Only one trainable tensor's ``z`` exists at a time: a direction
+is regenerated from its seed whenever it is needed again.
+
 Variance reduction (the paper's enhancements that help here):
 
 - ``directions`` random directions per step, averaged (n-SPSA);
 - layer-wise perturbation scaling (``layer_scaling``): ``r`` is each output channel's
   largest weight magnitude (each 1-D tensor's, for biases and BatchNorm terms), so every
   layer is perturbed in proportion to its own range, as the fixed-point grid does anyway
-  (one code is ``max|w_c| / qmax``); the estimate is then that of ``r**2 * grad L``, a
-  per-weight preconditioned gradient. Off: ``r = 1``, the plain unbiased estimate;
-- ``sign``: sign-m-SPSA, ``mean_k sign(d_k) u_k / eps``: the magnitude of a noisy loss
-  difference no longer scales the step;
+  (one code is ``max|w_c| / qmax``); the step then follows ``r**2 * grad L``, a per-weight
+  preconditioned gradient. Off: ``r = 1``;
+- ``sign``: sign-m-SPSA, ``c_k = sign(d_k)``: the magnitude of a noisy loss difference no
+  longer weighs the direction (measured here: slower than the plain estimate, so off);
 - momentum over steps (``momentum``), which averages the estimates of successive steps.
 
 The frozen part of the model (all modules before the trainable ones, see
-:func:`trainable_split`) runs once per batch under ``torch.no_grad()``, and only the outputs
-the trainable part reads are kept. BatchNorm layers use their running statistics (a
-fixed-point device folds them into the convolutions); the trainable part's BatchNorm affine
-terms still train.
+:mod:`rinr_runtime.detector.forward_parts`) runs once per batch under ``torch.no_grad()``,
+``prefix_chunk`` images at a time, and only the outputs the trainable part reads are kept.
+BatchNorm layers use their running statistics (a fixed-point device folds them into the
+convolutions); the trainable part's BatchNorm affine terms still train.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rinr_core.errors import ConfigError, require
+from rinr_core.errors import require
+from rinr_runtime.detector.forward_parts import SplitModel
 from rinr_runtime.detector.quantized import (
     activation_modules,
     check_bits,
@@ -59,7 +67,6 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch
 
 ESTIMATORS = ("spsa", "jvp")
-TRAINABLE_HELP = "`all`, `head` (the Detect module) or `last:N` (the last N modules of the model)"
 
 
 @dataclass(frozen=True)
@@ -128,116 +135,6 @@ class ForwardSettings:
         require(checks, lambda name: getattr(self, name), "ForwardSettings",
                 f"need directions >= 1, estimator in {ESTIMATORS}, epsilon > 0, lr > 0, "
                 "0 <= final_lr <= 1, 0 <= momentum < 1 and prefix_chunk >= 0")
-
-
-# --- the trainable part ---------------------------------------------------------------------
-
-
-def trainable_split(spec: str, num_modules: int) -> int:
-    """Index of the first trainable module of ``model.model`` for a ``trainable`` spec.
-
-    ``all`` -> 0, ``head`` -> the last module (Ultralytics' ``Detect``), ``last:N`` ->
-    ``num_modules - N``. Everything before the index is frozen.
-    """
-    text = spec.strip().lower()
-    if text == "all":
-        return 0
-    if text == "head":
-        return num_modules - 1
-    if text.startswith("last:"):
-        count = text.removeprefix("last:")
-        if count.isdigit() and 1 <= int(count) <= num_modules:
-            return num_modules - int(count)
-        raise ConfigError(f"trainable={spec!r}: N in last:N must be 1..{num_modules} "
-                          "(the model's number of modules)")
-    raise ConfigError(f"trainable={spec!r} is not one of {TRAINABLE_HELP}")
-
-
-def check_trainable(spec: str) -> str:
-    """Return ``spec`` when it has a valid form (N is checked against the model later)."""
-    text = spec.strip().lower()
-    if text in ("all", "head") or (text.startswith("last:") and text[5:].isdigit()
-                                   and int(text[5:]) >= 1):
-        return spec
-    raise ConfigError(f"trainable={spec!r} is not one of {TRAINABLE_HELP}")
-
-
-def freeze_layers(spec: str, num_modules: int) -> list[int]:
-    """Ultralytics' ``freeze`` list for a spec: the indices of the frozen modules."""
-    return list(range(trainable_split(spec, num_modules)))
-
-
-def _is_trainable(name: str) -> bool:
-    """Whether a parameter of a trainable module trains (Ultralytics always freezes DFL)."""
-    return ".dfl" not in f".{name}"
-
-
-class SplitModel:
-    """A detection model cut into a frozen prefix and a trainable suffix.
-
-    Parameters
-    ----------
-    model
-        An Ultralytics ``DetectionModel``.
-    split
-        Index of the first trainable module (:func:`trainable_split`).
-    """
-
-    def __init__(self, model: Any, split: int) -> None:
-        import torch
-
-        self.model = model
-        self.split = split
-        layers = list(model.model)
-        self.prefix_layers = layers[:split]
-        self.save = set(model.save)
-        suffix = _suffix_class()(torch.nn.ModuleList(layers[split:]), self.save)
-        self.suffix = suffix
-        sources = {j for m in layers[split:] for j in ([m.f] if isinstance(m.f, int) else m.f)}
-        self.needed = {j for j in sources if 0 <= j < split}
-        self.names = [n for n, _ in suffix.named_parameters() if _is_trainable(n)]
-        params = dict(suffix.named_parameters())
-        self.params = [params[n] for n in self.names]
-
-    def frozen(self, img: torch.Tensor) -> tuple[list[Any], Any]:
-        """Run the frozen prefix; keep only the outputs the suffix reads (call under no_grad)."""
-        y, x = _run_layers(self.prefix_layers, self.save, [], img)
-        return [t if i in self.needed else None for i, t in enumerate(y)], x
-
-    def trainable(self, cache: list[Any], x: Any) -> Any:
-        """Run the trainable suffix on the prefix's outputs; return the model's predictions."""
-        return self.suffix(cache, x)
-
-
-def _run_layers(layers: Any, save: set[int], cache: list[Any], x: Any) -> tuple[list[Any], Any]:
-    """Ultralytics' ``_predict_once`` loop over ``layers``, continuing from ``cache``."""
-    y = list(cache)
-    for m in layers:
-        if m.f != -1:
-            x = y[m.f] if isinstance(m.f, int) else [x if j == -1 else y[j] for j in m.f]
-        x = m(x)
-        y.append(x if m.i in save else None)
-    return y, x
-
-
-@functools.cache
-def _suffix_class() -> type:
-    """The torch module that runs the trainable layers (built lazily: torch imports late)."""
-    import torch
-
-    class Suffix(torch.nn.Module):
-        """The trainable layers of a detection model, as one module for ``functional_call``."""
-
-        def __init__(self, layers: torch.nn.ModuleList, save: set[int]) -> None:
-            super().__init__()
-            self.layers = layers
-            self.save = save
-
-        def forward(self, cache: list[Any], x: Any) -> Any:
-            """Predictions of the model from the frozen prefix's outputs."""
-            return _run_layers(self.layers, self.save, cache, x)[1]
-
-    return Suffix
 
 
 # --- the estimator and the update -----------------------------------------------------------

@@ -20,13 +20,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rinr_core.errors import ConfigError
-from rinr_runtime.detector.forward import (
-    ForwardGradient,
-    ForwardSettings,
-    SplitModel,
-    trainable_split,
-)
+from rinr_runtime.detector.forward import ForwardGradient, ForwardSettings
 from rinr_runtime.detector.forward_memory import StepMemory, StepMeter, module_tensors
+from rinr_runtime.detector.forward_parts import SplitModel, trainable_split
 from rinr_runtime.detector.model import (
     TrainSettings,
     _model_source,
@@ -139,7 +135,7 @@ def train_forward(
     forward
         Directions, bits, estimator and step size.
     trainable
-        Which part trains (:func:`rinr_runtime.detector.forward.trainable_split`).
+        Which part trains (:func:`rinr_runtime.detector.forward_parts.trainable_split`).
     callback
         Called after every step, e.g. to measure mAP over steps (not counted as training time).
 

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from rinr_core.errors import ConfigError
-from rinr_runtime.detector.forward import ForwardSettings, freeze_layers
+from rinr_runtime.detector.forward import ForwardSettings
 from rinr_runtime.detector.forward_memory import attach_step_meter
+from rinr_runtime.detector.forward_parts import freeze_layers
 from rinr_runtime.detector.model import (
     TrainSettings,
     _model_source,
@@ -190,7 +191,7 @@ def train(
         ``w0`` the starting weights (``init_weights``, the global model); 0 trains plainly.
     trainable
         Which part trains: ``all``, ``head`` or ``last:N`` (the rest is frozen;
-        :func:`rinr_runtime.detector.forward.trainable_split`).
+        :mod:`rinr_runtime.detector.forward_parts`).
     forward
         ``None``: backprop with Ultralytics' trainer. Settings of the forward-gradient trainer
         (:func:`rinr_runtime.detector.forward_train.train_forward`) to train with it instead.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,14 +19,9 @@ from rinr_runtime.detector import (
     train,
     write_dataset,
 )
-from rinr_runtime.detector.forward import (
-    ForwardGradient,
-    SplitModel,
-    estimate_gradient,
-    freeze_layers,
-    trainable_split,
-)
+from rinr_runtime.detector.forward import ForwardGradient, estimate_gradient
 from rinr_runtime.detector.forward_memory import StepMeter, tensor_bytes
+from rinr_runtime.detector.forward_parts import SplitModel, freeze_layers, trainable_split
 from rinr_runtime.detector.forward_train import (
     dataset_loss,
     hyperparameters,
@@ -112,6 +108,27 @@ def test_estimate_approaches_the_backprop_gradient(estimator: str, layer_scaling
     assert cosines[32] < cosines[4096]
 
 
+def test_a_proximal_term_keeps_the_weights_near_their_start() -> None:
+    # Prepare: the toy model's loss pulls the weights away; FedProx pulls them back
+    batch = {"img": torch.randn(2, 3, 6, 6, generator=torch.Generator().manual_seed(1)),
+             "target": torch.randn(2, 2, 6, 6, generator=torch.Generator().manual_seed(2))}
+    moved = {}
+    for mu in (0.0, 1e3):
+        model = _Toy()
+        split = SplitModel(model, 0)
+        start = _flat([p.detach().clone() for p in split.params])
+        engine = ForwardGradient(split, _toy_loss, ForwardSettings(directions=4, lr=0.02, seed=0),
+                                 proximal_mu=mu)
+
+        # Execute
+        for step in range(30):
+            engine.step(batch, progress=step / 30)
+        moved[mu] = float((_flat(split.params) - start).norm())
+
+    # Assert
+    assert moved[1e3] < 0.5 * moved[0.0], moved
+
+
 def _tiny_data(tmp_path: Path, count: int = 8) -> Path:
     frames = generate_sequence(count, width=64, height=48, seed=0)
     return write_dataset(frames[:-2], frames[-2:], tmp_path / "data", ["object"])
@@ -183,7 +200,7 @@ def test_fixed_point_helpers(bits: int) -> None:
     scales = quantize_weights_(model, bits)
     codes = model.weight / scales["weight"]
     assert torch.allclose(codes, codes.round(), atol=1e-3)
-    assert float(codes.abs().max()) <= (1 << (bits - 1)) - 1 + 1e-3
+    assert float(codes.abs().max()) <= (1 << (bits - 1)) - 1 + 1e-2
     again = model.weight.detach().clone()
     quantize_weights_(model, bits)
     assert torch.equal(model.weight, again)  # idempotent: same grid
@@ -251,3 +268,28 @@ def test_train_dispatches_and_forward_gradient_needs_less_memory(tmp_path: Path)
     model = build_model(settings, ["object"])
     set_weights(model, forward.weights)  # same layout as backprop's weights
     assert math.isfinite(dataset_loss(model, data_yaml, settings))
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("bits", [0, 8])
+def test_a_short_forward_gradient_fine_tune_lowers_the_loss_on_real_frames(
+        seq_dir, tmp_path: Path, bits: int) -> None:
+    # Prepare: 20 real frames of vot_bag at 96 px, YOLOv8n from the YAML
+    from rinr_core.datasets import load_sequence
+
+    frames = [replace(f, label="object") for f in
+              load_sequence(seq_dir("vot_bag"), max_side=96, stride=8, limit=20).frames]
+    data_yaml = write_dataset(frames[:16], frames[16:], tmp_path / "data", ["object"])
+    settings = TrainSettings(epochs=3, imgsz=96, batch=8, device="cpu", seed=0)
+    before = dataset_loss(build_model(settings, ["object"]), data_yaml, settings)
+
+    # Execute: 6 steps of 4 directions on the head
+    outcome = train(data_yaml, settings, workdir=tmp_path / "fg", trainable="head",
+                    forward=ForwardSettings(directions=4, bits=bits, seed=0))
+
+    # Assert: the detection loss on the training frames went down
+    model = build_model(settings, ["object"])
+    set_weights(model, outcome.weights)
+    after = dataset_loss(model, data_yaml, settings)
+    assert outcome.metrics["steps"] == 6
+    assert after < 0.9 * before, (before, after)
