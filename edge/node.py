@@ -26,6 +26,7 @@ from flwr.app import Context
 from flwr.common.logger import log
 
 from edge.data import NodeFrames, class_of, load_node_frames
+from edge.postfilter import apply_post_filter, split_post_filter
 from edge.store import NodeStore, StoredItem
 from rinr_core.codecs import get_container
 from rinr_core.devices import describe_device, resolve_device
@@ -126,8 +127,9 @@ class EdgeNode:
                 _check_delivery(delivery)
                 good.append(delivery)
             except (PayloadError, BadFrameError) as exc:
-                broken += delivery.carried
-                reasons += [str(exc)] * len(delivery.carried)
+                ids = delivery.carried or (delivery.frame_id,)  # a post-filter carries no frame
+                broken += ids
+                reasons += [str(exc)] * len(ids)
         stored = self.store.add(good, server_round) + streamed
         log(INFO, "[rinr] %s round %d: stored %d frame(s), %d broken", self.key, server_round,
             len(stored), len(broken))
@@ -137,9 +139,9 @@ class EdgeNode:
 
     def decode_received(self) -> Decoded:
         """Decode every stored frame: INRs in groups (one batched call; streams one call
-        each), JPEGs one by one."""
+        each), JPEGs one by one; then the post-filter the fog sent, if any (``edge.postfilter``)."""
         start = time.perf_counter()
-        items = self.store.items()
+        lut, items = split_post_filter(self.store, self.store.items())
         broken: dict[str, str] = {}
         frames: list[Frame] = []
         groups: dict[str, list[tuple[StoredItem, bytes, str]]] = {}  # payload format -> items
@@ -162,7 +164,7 @@ class EdgeNode:
             frames += self._decode_group(kind, members, broken)
         for stream, members in streams.items():
             frames += self._decode_stream(stream, members, broken)
-        return Decoded(frames, broken, time.perf_counter() - start)
+        return Decoded(apply_post_filter(lut, frames), broken, time.perf_counter() - start)
 
     def _decode_group(self, kind: str, members: list[tuple[StoredItem, bytes, str]],
                       broken: dict[str, str]) -> list[Frame]:

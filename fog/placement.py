@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fog.postfilter import postfilter_bytes_per_frame
 from rinr_core.codecs import Geometry
 from rinr_core.errors import BadFrameError, InvalidBoxError
 from rinr_core.frames import Frame, validate_box
@@ -109,6 +110,8 @@ def measured_plan_inputs(config: RuntimeConfig, uploads: list[Upload], devices: 
         payloads[config.codec] = codec_payload_bytes(config, geometry, frames)
     elif not spec.relay:
         payloads[config.codec] = sampled_payload_bytes(config, uploads)
+    if config.post_filter == "lut" and config.codec in payloads:  # one .rlut per node, amortized
+        payloads[config.codec] += postfilter_bytes_per_frame(frames, devices)
     repeat = (weights_size(config.model, config.class_names, config.weight_codec,
                            config.weight_bits, config.seed).repeat_bytes if model[0] else None)
     return PlanInputs(

@@ -139,6 +139,7 @@ class RunReport:
         self.devices: dict[str, str] = {}  # "fog" and each node: the torch device it resolved
         self.missing: dict[str, list[str]] = {}
         self.undeliverable: dict[str, str] = {}
+        self.postfilter: dict = {}  # post-filter = lut: trainings, checks, sends (fog.postfilter)
 
     def round(self, server_round: int) -> RoundRecord:
         """The record of ``server_round`` (created on first use)."""
@@ -271,6 +272,7 @@ class RunReport:
             "rounds": [asdict(r) for _, r in sorted(self.rounds.items())],
             "frames": self.frames,
             "ledger": [asdict(e) for e in self.ledger.entries],
+            "postfilter": self.postfilter,
         }
 
     def write(self) -> dict[str, Path]:

@@ -46,6 +46,7 @@ from fog.aggregation import Aggregator, Layout, Result, layout_of
 from fog.delivery import DeliveryLedger
 from fog.encoder import EncodedFrame, EncodeOutcome, FogEncoder
 from fog.placement import detector_size, measured_plan_inputs
+from fog.postfilter import FogPostFilter
 from fog.replies import (
     CollectReply,
     EvaluateReply,
@@ -121,6 +122,7 @@ class RinrStrategy:
         self.uploads: dict[str, tuple[str, Upload]] = {}  # frame id -> (owner, its upload)
         self.deliveries = DeliveryLedger()
         self.live: set[str] = set()  # nodes that answered the last broadcast
+        self.postfilter = FogPostFilter.for_config(config, encoder, report)
 
     # --- nodes ------------------------------------------------------------------------------
 
@@ -277,6 +279,8 @@ class RinrStrategy:
         record.cache_hits += outcome.cache_hits
         record.cache_corrupt += outcome.cache_corrupt
         record.encode_seconds += outcome.seconds
+        if self.postfilter is not None and not relay:  # trained, or checked for drift
+            self.postfilter.observe(server_round, outcome.encoded)
         return outcome
 
     # --- broadcast ----------------------------------------------------------------------------
@@ -313,8 +317,11 @@ class RinrStrategy:
 
         One item per ``.rinr`` or JPEG frame; for a video codec, per stream, the updates
         after what the node holds, or the whole stream (:meth:`fog.streams.Stream.deliveries`).
+        With ``post-filter = lut``, first the post-filter when the node lacks it
+        (:mod:`fog.postfilter`).
         """
-        deliveries: list[Delivery] = []
+        deliveries: list[Delivery] = ([] if self.postfilter is None
+                                      else self.postfilter.deliveries(state.key, state.held))
         streams: list[str] = []
         for e in self.pending(state):
             if e.kind != KIND_RINRS:

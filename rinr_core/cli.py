@@ -25,6 +25,8 @@ from rinr_core.evaluation import comparison_picture, evaluate, format_table, par
 from rinr_core.frames import Frame
 from rinr_core.grid import encode_grid_frames
 from rinr_core.images import load_image
+from rinr_core.lut.cli import add_parser as add_postfilter_parser
+from rinr_core.lut.cli import add_post_filter_option, post_filtered
 from rinr_core.presets import DEFAULT_PRESET
 from rinr_core.tables import text_table
 
@@ -79,6 +81,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 def cmd_decode(args: argparse.Namespace) -> int:
     image = decode(Path(args.input).read_bytes(), args.device)
+    image = post_filtered([image], args.post_filter)[0]
     Image.fromarray(image).save(args.output)
     print(f"{args.output}: {image.shape[1]}x{image.shape[0]}", file=sys.stderr)
     return 0
@@ -171,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--device")
+    add_post_filter_option(p)
     p.set_defaults(func=cmd_decode)
 
     p = sub.add_parser("eval", help="compare INR modes and classic codecs on a sequence")
@@ -193,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench_speed, max_side=96, steps=300)
 
     add_sequence_parsers(sub)
+    add_postfilter_parser(sub)
     return parser
 
 

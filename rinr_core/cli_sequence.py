@@ -34,6 +34,7 @@ from rinr_core.datasets import load_sequence
 from rinr_core.frames import Frame
 from rinr_core.grid import GridSettings
 from rinr_core.grid.stream import encode_stream, update_stream
+from rinr_core.lut.cli import add_post_filter_option, post_filtered
 from rinr_core.nerv import DEFAULT_NERV_PRESET
 from rinr_core.presets import DEFAULT_PRESET
 from rinr_core.sequence import (
@@ -186,7 +187,7 @@ def cmd_decode_seq(args: argparse.Namespace) -> int:
     streams = get_container(CONTAINER_RINRS)  # every stream format, by magic number
     assert streams.frame_boxes is not None and streams.decode_frames is not None
     indices = args.frames if args.frames is not None else list(streams.frame_boxes(data))
-    images = streams.decode_frames(data, indices, args.device)
+    images = post_filtered(streams.decode_frames(data, indices, args.device), args.post_filter)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -250,4 +251,5 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=_parse_indices, help="frame indices, e.g. 0,4,10-12 (default: all)")
     p.add_argument("--device")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_post_filter_option(p)
     p.set_defaults(func=cmd_decode_seq)

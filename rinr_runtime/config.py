@@ -39,6 +39,8 @@ PLACEMENTS = (*RUNTIME_PLACEMENTS, AUTO)
 """``edge`` and ``fog`` run as asked; ``auto`` becomes one of them after round 1's collect."""
 EDGE_TRAINERS = ("backprop", "forward-gradient")
 """Values of ``edge-training``: Ultralytics' backprop trainer or the forward-gradient trainer."""
+POST_FILTERS = ("none", "lut")
+"""Values of ``post-filter``: none, or the fog's look-up post-filter (``fog.postfilter``)."""
 TRAINABLE_PATTERN = re.compile(r"all|head|last:[1-9][0-9]*")
 """Values of ``trainable`` (N of ``last:N`` is checked against the model when training)."""
 
@@ -79,6 +81,11 @@ KEYS: tuple[Key, ...] = (
     Key("target-object-db", 0.0, "`res-nerv`: refit an object INR below this PSNR with the next "
         "larger object tier (0: off)."),
     Key("encode-batch", 32, "Most frames the fog fits in one batched encode call."),
+    Key("post-filter", "none", "Restoration of decoded frames at the edges: `none`, or `lut` (the "
+        "fog trains a look-up post-filter for its codec on the first frames it encodes, trains "
+        "a new one when its gain on new frames falls under half, and sends each one once to "
+        "every node; edges apply it before YOLO: `rinr_core.lut`, `docs/results/postfilter.md`)."),
+    Key("post-filter-steps", 300, "`post-filter = lut`: training steps of each post-filter."),
     # limits on what one node may send (what exceeds them is refused or deferred, with reasons)
     Key("max-upload-frames", 256, "Most frames the fog takes from one node per round; the rest "
         "are deferred (not acknowledged, so the node uploads them again next round)."),
@@ -174,6 +181,8 @@ class RuntimeConfig:
     target_background_db: float
     target_object_db: float
     encode_batch: int
+    post_filter: str
+    post_filter_steps: int
     max_upload_frames: int
     max_upload_bytes: int
     max_frame_bytes: int
@@ -250,6 +259,8 @@ class RuntimeConfig:
             "target-background-db": self.target_background_db >= 0,
             "target-object-db": self.target_object_db >= 0,
             "encode-batch": self.encode_batch >= 1,
+            "post-filter": self.post_filter in POST_FILTERS,
+            "post-filter-steps": self.post_filter_steps >= 1,
             "max-upload-frames": self.max_upload_frames >= 1,
             "max-upload-bytes": self.max_upload_bytes >= 1,
             "max-frame-bytes": self.max_frame_bytes >= 1,
@@ -289,6 +300,7 @@ class RuntimeConfig:
                 f"placement: {'|'.join(PLACEMENTS)}, aggregation: {'|'.join(AGGREGATIONS)}, "
                 f"weight-codec: {'|'.join(weight_codec_names())}, weight-bits 2-8, "
                 f"edge-training: {'|'.join(EDGE_TRAINERS)}, fg-bits 0|16|8, "
+                f"post-filter: {'|'.join(POST_FILTERS)}, "
                 "trainable: all|head|last:N, "
                 "val-every >= 2, sizes >= 16 px, device: empty, cpu, cuda, cuda:N or mps)")
 

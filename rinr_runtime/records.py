@@ -40,6 +40,8 @@ from rinr_runtime.flower_compat import nested_objects
 KIND_JPEG = "jpeg"
 KIND_RINR = "rinr"
 KIND_RINRS = "rinrs"
+KIND_RLUT = "rlut"
+"""A look-up post-filter (``.rlut``, ``rinr_core.codecs.postfilter``): no frames, applied to them."""
 FRAME_ID_HEX = 32
 
 
@@ -269,7 +271,9 @@ class Delivery:
 
     @property
     def carried(self) -> tuple[str, ...]:
-        """Ids of the frames this item delivers."""
+        """Ids of the frames this item delivers (a post-filter, ``rlut``, delivers none)."""
+        if self.kind == KIND_RLUT:
+            return ()
         return self.frames if self.kind == KIND_RINRS else (self.frame_id,)
 
 

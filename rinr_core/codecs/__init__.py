@@ -7,6 +7,7 @@ importing it below; nothing else names codecs. ``rinr codecs`` lists them.
 from rinr_core.codecs import classic as _classic  # noqa: F401  (registers jpeg, webp, ...)
 from rinr_core.codecs import inr as _inr  # noqa: F401  (registers bs, be, de, re, qre)
 from rinr_core.codecs import lossless as _lossless  # noqa: F401  (registers png)
+from rinr_core.codecs import postfilter as _postfilter  # noqa: F401  (registers the rlut format)
 from rinr_core.codecs import video as _video  # noqa: F401  (registers res-nerv, nerv)
 
 # isort: split
