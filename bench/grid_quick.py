@@ -16,9 +16,11 @@ On the first ``--frames`` frames of each shared sequence at ``--max-side`` px, a
   SIREN (16-bit, the paper's tiers) fitted until the object target is met.
 
 Every PSNR is measured on pixels decoded from the bytes. Writes ``docs/results/grid.md`` and
-``grid.json``. ``--reuse FILE`` takes the classic, per-frame grid and object-quality results
-of the sequences in an earlier ``grid.json`` and measures only the grid stream again (after a
-change to the stream codec); the report then names both commands.
+``grid.json`` (after every sequence, so an interrupted run keeps what it measured).
+``--reuse FILE`` starts from an earlier ``grid.json``: sequences not in ``--sequences`` keep
+all their results, and those in it keep their classic, per-frame grid and object-quality
+results and get the grid stream measured again (after a change to the stream codec); the
+report names every command that contributed.
 """
 
 from __future__ import annotations
@@ -311,6 +313,9 @@ def main() -> int:
                                           "object_db": args.object_db, "steps": settings.steps,
                                           "warm_steps": settings.warm_steps},
                                "summary": [], "frames": {}, "object_methods": {}}
+    if earlier:
+        for key in ("summary", "frames", "object_methods"):
+            results[key] = earlier[key]
     for name in args.sequences.split(","):
         if args.quick:
             frames = generate_sequence(2, width=48, height=32, seed=1)
@@ -336,13 +341,16 @@ def main() -> int:
         stream, stream_summary = run_stream(frames, settings)
         log(f"  stream done: {[round(s['bytes']) for s in stream]}")
         results["frames"][name] = {"classic": classic, "grid": grid, "stream": stream}
+        results["summary"] = [s for s in results["summary"] if s["sequence"] != name]
         results["summary"].append(summarize(name, classic, grid, stream, stream_summary))
+        order = {n: k for k, n in enumerate(SEQUENCES)}
+        results["summary"].sort(key=lambda s: order.get(s["sequence"], len(order)))
+        text = markdown(results)
+        for path in write_results(output_dir(args), "grid", text, results):
+            log(f"wrote {path}")
         if args.quick:
             break
-    text = markdown(results)
-    for path in write_results(output_dir(args), "grid", text, results):
-        log(f"wrote {path}")
-    print(text)
+    print(markdown(results))
     return 0
 
 

@@ -40,9 +40,10 @@ CONTAINER_GRID_STREAM = "rinrg"
 GRID_PRESETS = {"fast": (1200, 40), "thorough": (3000, 80), "quick": (200, 10)}
 """Preset -> (cold steps, warm steps per round)."""
 DEFAULT_GRID_PRESET = "fast"
-FRAME_BPP, STREAM_BPP = 0.9, 0.55
-"""Latent bits per pixel the size estimates assume: measured at 160 px at the default
-weights (about 30 dB background / 35 dB object) on the shared sequences (docs/results/grid.md)."""
+FRAME_BPP, STREAM_BPP = 1.15, 0.75
+"""Latent bits per pixel the size estimates assume: the means measured at 160 px at the
+30 dB background / 35 dB object targets on the first 8 frames of the shared sequences
+(``docs/results/grid.md``; per frame, networks excluded)."""
 FRAME_RECORD = 12
 """Bytes of a stream frame's record besides its latents."""
 

@@ -62,7 +62,7 @@ class GridSettings:
     target_background_db: float | None = None
     target_object_db: float | None = None
     max_rounds: int = 6
-    warm_rounds: int = 3
+    warm_rounds: int = 4
     tolerance_db: float = 0.3
     max_side: int | None = None
     device: str | None = None

@@ -59,7 +59,7 @@ from rinr_core.images import resize_frame
 from rinr_core.sequence.settings import SequenceResult, UpdateResult
 from rinr_core.warmstart import estimate_shift
 
-BASE_FRAMES = 4
+BASE_FRAMES = 2
 """Frames of a new stream that train its networks together."""
 MAX_SHIFT = 127
 """Largest stored motion (quarter pixels)."""
