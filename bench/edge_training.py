@@ -53,7 +53,7 @@ class Spec:
     target_stride: int = 2
     trainable: str = "head"
     backprop_epochs: tuple[int, ...] = (1, 5, 15)
-    fg_epochs: int = 10
+    fg_epochs: int = 30
     fg_bits_epochs: int = 5
     fg_directions: int = 8
     fg_lr: float = 5e-3
@@ -82,6 +82,13 @@ def frames_of(sequence: str, spec: Spec, stride: int) -> tuple[list[Frame], list
     train = [f for i, f in enumerate(frames) if (i + 1) % spec.val_every]
     val = [f for i, f in enumerate(frames) if (i + 1) % spec.val_every == 0]
     return train, val
+
+
+def yolo_device(device: str | None) -> str | None:
+    """A torch device name in Ultralytics' spelling (``cuda:1`` -> ``1``); ``None``: automatic."""
+    if not device:
+        return None
+    return "0" if device == "cuda" else device.removeprefix("cuda:")
 
 
 def settings_of(spec: Spec, model: str, epochs: int, device: str | None) -> Any:
@@ -116,16 +123,35 @@ def pretrain(spec: Spec, work: Path, device: str | None) -> tuple[str, dict[str,
     return str(outcome.weights_path), result
 
 
+LOSS_KEYS = ("train_loss", "train_box_loss", "train_cls_loss", "train_dfl_loss", "top_score")
+
+
+def train_losses(items: dict[str, float]) -> dict[str, float]:
+    """``loss_items`` under the report's names (``train_loss``, ``train_cls_loss``, ...)."""
+    return {"train_loss": items["loss"], "train_box_loss": items["box_loss"],
+            "train_cls_loss": items["cls_loss"], "train_dfl_loss": items["dfl_loss"],
+            "top_score": items["top_score"]}
+
+
 def steps_per_epoch(num_train: int, batch: int) -> int:
     """Batches per epoch of a dataloader that keeps the last partial batch."""
     return math.ceil(num_train / batch)
+
+
+def start_losses(spec: Spec, start: str, data_yaml: Path, device: str | None) -> dict[str, float]:
+    """The start model's losses on the target's training frames."""
+    from rinr_runtime import detector
+    from rinr_runtime.detector.forward_train import loss_items
+
+    settings = settings_of(spec, start, 1, device)
+    return train_losses(loss_items(detector.build_model(settings, ["object"]), data_yaml, settings))
 
 
 def backprop_runs(spec: Spec, start: str, data_yaml: Path, num_train: int, work: Path,
                   device: str | None) -> dict[str, list[dict[str, Any]]]:
     """Backprop from ``start``: whole model and the trainable part, one run per epoch budget."""
     from rinr_runtime import detector
-    from rinr_runtime.detector.forward_train import dataset_loss
+    from rinr_runtime.detector.forward_train import loss_items
 
     runs: dict[str, list[dict[str, Any]]] = {}
     for part in dict.fromkeys(("all", spec.trainable)):
@@ -139,7 +165,7 @@ def backprop_runs(spec: Spec, start: str, data_yaml: Path, num_train: int, work:
             detector.set_weights(model, outcome.weights)
             runs[part].append(summary(outcome.metrics, trainable=part,
                                       steps=epochs * steps_per_epoch(num_train, spec.batch),
-                                      train_loss=dataset_loss(model, data_yaml, settings)))
+                                      **train_losses(loss_items(model, data_yaml, settings))))
             log(f"[edge-training]   -> {runs[part][-1]}")
     return runs
 
@@ -152,7 +178,7 @@ def forward_runs(spec: Spec, start: str, data_yaml: Path, num_train: int, work: 
     ``fg_bits_epochs`` (compare them with float32's point at the same step).
     """
     from rinr_runtime import detector
-    from rinr_runtime.detector.forward_train import dataset_loss, train_forward
+    from rinr_runtime.detector.forward_train import loss_items, train_forward
 
     runs: dict[str, dict[str, Any]] = {}
     for bits in spec.fg_bits:
@@ -169,7 +195,7 @@ def forward_runs(spec: Spec, start: str, data_yaml: Path, num_train: int, work: 
                 metrics = detector.evaluate(model, data_yaml, settings, workdir=work / "fg-eval")
                 curve.append({"step": step, "train_s": seconds, "map50": metrics["map50"],
                               "map50_95": metrics["map50_95"],
-                              "train_loss": dataset_loss(model, data_yaml, settings)})
+                              **train_losses(loss_items(model, data_yaml, settings))})
 
         log(f"[edge-training] forward gradients, trainable={spec.trainable}, bits={bits}, "
             f"{spec.fg_directions} directions, {total} steps")
@@ -181,8 +207,8 @@ def forward_runs(spec: Spec, start: str, data_yaml: Path, num_train: int, work: 
         detector.set_weights(model, outcome.weights)
         final = summary(outcome.metrics, trainable=spec.trainable, bits=bits,
                         directions=spec.fg_directions,
-                        train_loss=dataset_loss(model, data_yaml, settings))
-        curve.append({k: final[k] for k in ("train_s", "map50", "map50_95", "train_loss")}
+                        **train_losses(loss_items(model, data_yaml, settings)))
+        curve.append({k: final[k] for k in ("train_s", "map50", "map50_95", *LOSS_KEYS)}
                      | {"step": final["steps"]})
         runs[str(bits)] = {**final, "curve": curve}
         log(f"[edge-training]   -> {runs[str(bits)]}")
@@ -266,9 +292,8 @@ def main() -> int:
             "sequences (../shared/data)")
         return 2
     from rinr_runtime import detector
-    from rinr_runtime.config import RuntimeConfig
 
-    device = RuntimeConfig.from_run_config({"device": args.device or ""}).yolo_device
+    device = yolo_device(args.device)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="rinr-edge-training-") as tmp:
         work = args.work or Path(tmp)
@@ -280,6 +305,7 @@ def main() -> int:
         data_yaml = detector.write_dataset(train, val, work / "target-data", ["object"])
         zero = detector.evaluate(start, data_yaml, settings_of(spec, start, 1, device),
                                  workdir=work / "target-data")
+        zero.update(start_losses(spec, start, data_yaml, device))
         log(f"[edge-training] target {spec.target_sequence}: {len(train)} train / {len(val)} "
             f"val frames; pretrained mAP50-95 there {zero['map50_95']:.3f}")
         memory = memory_runs(spec, start, train, val, work, device)

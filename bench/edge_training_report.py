@@ -15,6 +15,15 @@ def _f(value: Any, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+LOSS_HEADERS = ["loss", "box", "cls", "dfl", "top score"]
+
+
+def _losses(r: dict[str, Any]) -> list[str]:
+    return [_f(r.get("train_loss"), 2), _f(r.get("train_box_loss"), 2),
+            _f(r.get("train_cls_loss"), 2), _f(r.get("train_dfl_loss"), 2),
+            _f(r.get("top_score"), 3)]
+
+
 def _memory_table(memory: list[dict[str, Any]]) -> str:
     backprop = {r["trainable"]: r["peak_mem_mb"] for r in memory if r["trainer"] == "backprop"}
     rows = [[r["trainer"], f"`{r['trainable']}`", r["trainable_params"], _f(r["peak_mem_mb"], 1),
@@ -30,15 +39,15 @@ def _runs_table(data: dict[str, Any]) -> str:
     for part, runs in data["backprop"]["runs"].items():
         for r in runs:
             rows.append([f"backprop, `{part}`", r["epochs"], r["steps"], _f(r["train_s"], 1),
-                         _f(r["map50"]), _f(r["map50_95"]), _f(r.get("train_loss"), 1),
+                         _f(r["map50"]), _f(r["map50_95"]), *_losses(r),
                          _f(r.get("peak_mem_mb"), 1)])
     for bits, r in data["forward_gradient"]["bits"].items():
         rows.append([f"forward gradient {BITS_NAME[bits]}, `{r['trainable']}`, "
                      f"{r['directions']} directions", r["epochs"], r["steps"],
                      _f(r["train_s"], 1), _f(r["map50"]), _f(r["map50_95"]),
-                     _f(r.get("train_loss"), 1), _f(r.get("peak_mem_mb"), 1)])
+                     *_losses(r), _f(r.get("peak_mem_mb"), 1)])
     return markdown_table(["trainer", "epochs", "steps", "train s", "mAP50", "mAP50-95",
-                           "train loss", "peak MiB"], rows)
+                           *LOSS_HEADERS, "peak MiB"], rows)
 
 
 def _curve_table(data: dict[str, Any]) -> str:
@@ -46,10 +55,9 @@ def _curve_table(data: dict[str, Any]) -> str:
     for bits, r in data["forward_gradient"]["bits"].items():
         for point in r["curve"]:
             rows.append([BITS_NAME[bits], point["step"], _f(point["train_s"], 1),
-                         _f(point["map50"]), _f(point["map50_95"]),
-                         _f(point.get("train_loss"), 1)])
+                         _f(point["map50"]), _f(point["map50_95"]), *_losses(point)])
     return markdown_table(["forward gradient", "step", "train s", "mAP50", "mAP50-95",
-                           "train loss"], rows)
+                           *LOSS_HEADERS], rows)
 
 
 def _targets(data: dict[str, Any]) -> list[str]:
@@ -131,10 +139,13 @@ def markdown(data: dict[str, Any]) -> str:
         "",
         _curve_table(data),
         "",
-        "*train loss*: Ultralytics' detection loss per image (box + cls + dfl, with its gains) "
-        "on the training frames without augmentation, BatchNorm on running statistics "
-        "(`rinr_runtime.detector.forward_train.dataset_loss`), at the end of each run or at "
-        "each measured step.",
+        "*loss, box, cls, dfl*: Ultralytics' detection loss per image and its parts (with its "
+        "gains) on the training frames without augmentation, BatchNorm on running statistics "
+        "(`rinr_runtime.detector.forward_train.loss_items`), at the end of each run or at "
+        "each measured step; *top score*: the median over those images of the highest class "
+        f"score of any anchor. The start model: loss {_f(target['pretrained_map'].get('train_loss'), 2)}, "
+        f"cls {_f(target['pretrained_map'].get('train_cls_loss'), 2)}, top score "
+        f"{_f(target['pretrained_map'].get('top_score'), 3)}.",
         "",
         f"Backprop on the part reached mAP50-95 {_f(bp['map50_95'])} in {_f(bp['train_s'], 1)} s "
         f"({bp['steps']} steps); forward gradients (float32) {_f(fg['map50_95'])} in "

@@ -144,7 +144,8 @@ def train_forward(
     TrainOutcome
         Weights (the dequantized fixed-point weights when ``forward.bits`` > 0), a checkpoint
         (``workdir/forward/last.pt``) and metrics: those of backprop training plus ``steps``,
-        ``loss_first``/``loss_last`` (mean training loss of the first and last epoch),
+        ``loss_first``/``loss_last`` (mean batch loss of the first and last epoch: Ultralytics'
+        loss summed over a batch's images, at the perturbed weights),
         ``forward_gradient`` (1), ``fg_directions``, ``fg_bits``, ``trainable_params`` and
         the peak memory of one step (``peak_mem_mb``, ``resident_mem_mb``,
         ``transient_mem_mb``; :mod:`rinr_runtime.detector.forward_memory`).
@@ -237,7 +238,16 @@ def dataset_loss(model: Any, data_yaml: Path, settings: TrainSettings, split: st
 
     The loss the trainers minimise (Ultralytics' ``v8DetectionLoss``, BatchNorm on its running
     statistics), on the split's images letterboxed to ``settings.imgsz``; ``model`` is left
-    unchanged (a copy is evaluated).
+    unchanged (a copy is evaluated). :func:`loss_items` has its parts.
+    """
+    return loss_items(model, data_yaml, settings, split)["loss"]
+
+
+def loss_items(model: Any, data_yaml: Path, settings: TrainSettings, split: str = "train"
+               ) -> dict[str, float]:
+    """:func:`dataset_loss` and its parts: ``loss``, ``box_loss``, ``cls_loss``, ``dfl_loss``
+    (per image, with Ultralytics' gains) and ``top_score``, the median over images of the
+    highest class score the model gives any anchor of an image.
     """
     prepare_offline()
     import torch
@@ -253,10 +263,20 @@ def dataset_loss(model: Any, data_yaml: Path, settings: TrainSettings, split: st
     loader = build_dataloader(dataset, settings.batch, 0, shuffle=False, device=device)
     clone = deepcopy(_module(model)).float().to(device)
     criterion = prepare_model(clone, cfg)
-    total, images = 0.0, 0
+    sums: dict[str, float] = {}
+    top: list[torch.Tensor] = []
+    images = 0
     with torch.no_grad():
         for raw in loader:
             batch = to_device(raw, device)
-            total += float(criterion(clone(batch["img"]), batch)[0].sum())
-            images += int(batch["img"].shape[0])
-    return total / max(images, 1)
+            preds = clone(batch["img"])
+            loss, parts = criterion(preds, batch)
+            count = int(batch["img"].shape[0])
+            sums["loss"] = sums.get("loss", 0.0) + float(loss.sum())
+            for name, value in parts.items():  # batch means of each part
+                sums[name] = sums.get(name, 0.0) + float(value) * count
+            top.append(preds["scores"].sigmoid().amax(dim=(1, 2)))
+            images += count
+    out = {name: total / max(images, 1) for name, total in sums.items()}
+    out["top_score"] = float(torch.cat(top).median()) if top else float("nan")
+    return out

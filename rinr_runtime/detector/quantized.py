@@ -83,6 +83,9 @@ def fake_quant(x: torch.Tensor, bits: int) -> torch.Tensor:
 def quantize_weights_(model: torch.nn.Module, bits: int) -> dict[str, torch.Tensor]:
     """Snap every weight tensor (2+ dims) of ``model`` to its grid in place; return the scales.
 
+    Ultralytics' DFL convolution is left alone: it is the fixed projection ``0, 1, ..., 15``
+    that decodes box distributions, not a learned weight (a device computes it exactly).
+
     The scales (by parameter name) stay fixed for the rest of training. Applied twice with
     the same bits, the second call changes nothing: a channel's largest weight is a code of
     ``qmax`` exactly, so the scales are the same.
@@ -92,7 +95,7 @@ def quantize_weights_(model: torch.nn.Module, bits: int) -> dict[str, torch.Tens
     scales: dict[str, torch.Tensor] = {}
     with torch.no_grad():
         for name, param in model.named_parameters():
-            if param.dim() >= 2 and param.is_floating_point():
+            if param.dim() >= 2 and param.is_floating_point() and ".dfl." not in f".{name}":
                 scale = channel_scale(param, bits)
                 snap_(param.data, scale, bits)
                 scales[name] = scale
