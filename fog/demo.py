@@ -3,15 +3,17 @@
 Runs the real app with ``flwr run .`` on a private local SuperLink (see :mod:`fog.launch`):
 3 virtual edge nodes with generated scenes (160x96 frames, 12 per node, captured over 2
 rounds, every 4th held out), Residual-INR encoding at the fog (250 steps), YOLOv8n
-fine-tuning at the edges (2 epochs at 160 px), then prints the run report's summary:
-bytes moved per phase against a JPEG relay of the same frames, PSNRs of the delivered
-frames, and mAP per node and round. ``--baseline`` also runs the JPEG relay for real.
+training from scratch at the edges (12 epochs per round, batch 2, 96 px), then the JPEG relay
+of the same frames run for real (``--no-baseline`` skips it). It prints each run report's
+summary (bytes moved per phase, PSNRs of the delivered frames, mAP per node and round), the
+two runs side by side, and the demo's targets (:data:`DEMO_TARGETS`) with what was measured,
+met or missed; each run's ``report.png`` holds the charts and original vs decoded frames.
 If ``flwr run`` cannot start (no SuperLink, no ``flwr`` executable), the same run goes
 in-process (:func:`fog.simulation.run_inprocess`). Nothing keeps running afterwards.
 
 Usage::
 
-    python -m fog.demo [--nodes 3] [--rounds 2] [--codec residual-inr] [--baseline]
+    python -m fog.demo [--nodes 3] [--rounds 2] [--codec residual-inr] [--no-baseline]
                        [--inprocess] [--set key=value ...]
 """
 
@@ -44,11 +46,17 @@ DEMO_CONFIG: dict[str, bool | int | float | str] = {
     "val-every": 4,
     "frame-width": 160,
     "frame-height": 96,
-    "epochs": 2,
-    "imgsz": 160,
-    "batch": 8,
+    "epochs": 12,
+    "imgsz": 96,
+    "batch": 2,
 }
-"""Demo settings that differ from the defaults of ``[tool.flwr.app.config]``."""
+"""Demo settings that differ from the defaults of ``[tool.flwr.app.config]``.
+
+The codec is Residual-INR: on these generated frames the grid codec reached about the same
+object PSNR with 1.36x smaller payloads than the JPEGs but took 3x longer to encode (a 3-node
+run, 2026-12-02: 272 s of fog encoding against 80 s), which the demo's 5-minute budget cannot
+hold. The detector settings (12 epochs per round, batch 2, 96 px) are the cheapest measured
+here that take YOLOv8n from scratch past mAP50 0.3 on every node by round 2."""
 
 
 def _parse_set(items: list[str]) -> dict:
@@ -129,6 +137,51 @@ def compare(reports: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+DEMO_TARGETS = {"traffic_ratio": 2.0, "psnr_object": 35.0, "psnr_background": 30.0, "map50": 0.3}
+"""What the demo should show (issue #13): all traffic at least 2x below the JPEG relay run,
+delivered frames at object >= 35 dB and background >= 30 dB, mAP50 >= 0.3 on every node in
+the last round."""
+
+
+def _last_map50(summary: dict) -> dict[str, float]:
+    """``{node: mAP50}`` of the last round (the global model's where there is one)."""
+    table = summary["global_map"] or summary["map"]
+    return {node: rounds[max(rounds, key=int)]["map50"] for node, rounds in table.items()}
+
+
+def check_targets(codec_report: dict, relay_report: dict | None) -> list[tuple[str, str, bool]]:
+    """``(target, what was measured, met)`` for each demo target (:data:`DEMO_TARGETS`).
+
+    The traffic ratio is the JPEG relay run's total bytes over the codec run's; without a
+    relay run it is the codec run's own JPEG-relay estimate (``total_ratio_vs_jpeg``).
+    """
+    s = codec_report["summary"]
+    if relay_report is not None:
+        ratio = relay_report["summary"]["total_bytes"] / max(s["total_bytes"], 1)
+        source = "JPEG relay run / codec run"
+    else:
+        ratio, source = s["total_ratio_vs_jpeg"] or 0.0, "estimated from the codec run"
+    rows = [(f"all traffic >= {DEMO_TARGETS['traffic_ratio']:g}x below the JPEG relay",
+             f"{ratio:.2f}x ({source})", ratio >= DEMO_TARGETS["traffic_ratio"])]
+    for key, what in (("psnr_object", "object"), ("psnr_background", "background")):
+        value = s["mean_psnr"][key]
+        rows.append((f"{what} >= {DEMO_TARGETS[key]:g} dB",
+                     "lossless" if value is None else f"{value:.2f} dB",
+                     value is None or value >= DEMO_TARGETS[key]))
+    finals = _last_map50(s)
+    rows.append((f"mAP50 >= {DEMO_TARGETS['map50']:g} on every node, last round",
+                 "  ".join(f"{n} {v:.3f}" for n, v in sorted(finals.items())) or "no training",
+                 bool(finals) and min(finals.values()) >= DEMO_TARGETS["map50"]))
+    return rows
+
+
+def format_targets(rows: list[tuple[str, str, bool]]) -> str:
+    """The targets as printed lines: target, measured, met / missed."""
+    width = max(len(target) for target, _, _ in rows)
+    return "\n".join(f"  {target:<{width}}  {measured}  {'met' if met else 'MISSED'}"
+                     for target, measured, met in rows)
+
+
 def unsuccessful(reports: dict[str, dict]) -> dict[str, str]:
     """``{codec: status}`` of the runs whose report does not say ``completed``."""
     return {codec: str(report["summary"]["status"]) for codec, report in reports.items()
@@ -145,9 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fog.demo", description=__doc__.split("\n")[0])
     parser.add_argument("--nodes", type=int, default=3, help="virtual edge nodes (default 3)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds (default 2)")
-    parser.add_argument("--codec", default="residual-inr", choices=RUNTIME_CODECS)
-    parser.add_argument("--baseline", action="store_true",
-                        help="also run the JPEG relay (codec jpeg) and compare")
+    parser.add_argument("--codec", default=str(DEMO_CONFIG["codec"]), choices=RUNTIME_CODECS)
+    parser.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
+                        help="also run the JPEG relay (codec jpeg) and compare (default: on)")
     parser.add_argument("--inprocess", action="store_true",
                         help="skip `flwr run`; run the simulation in this process")
     parser.add_argument("--timeout", type=float, default=1200.0, help="per run, seconds")
@@ -184,6 +237,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n=== {codec}: {reports[codec].parent}\n{format_summary(report)}")
     if len(loaded) > 1:
         print(f"\n=== codecs compared\n{compare(loaded)}")
+    if args.codec != "jpeg":
+        print(f"\n=== demo targets ({args.codec})\n"
+              + format_targets(check_targets(loaded[args.codec], loaded.get("jpeg"))))
+        print(f"  charts and original vs decoded frames: {reports[args.codec].parent / 'report.png'}")
     print(f"\n[demo] done in {time.monotonic() - start:.0f} s; reports: "
           + ", ".join(str(p.parent) for p in reports.values()))
     failed = unsuccessful(loaded)

@@ -34,6 +34,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 from flwr.app import Message
 
 from fog.report_views import format_markdown, plot_report
@@ -140,6 +141,7 @@ class RunReport:
         self.missing: dict[str, list[str]] = {}
         self.undeliverable: dict[str, str] = {}
         self.postfilter: dict = {}  # post-filter = lut: trainings, checks, sends (fog.postfilter)
+        self.preview: list[tuple[str, np.ndarray, np.ndarray]] = []  # fog.preview, not in JSON
 
     def round(self, server_round: int) -> RoundRecord:
         """The record of ``server_round`` (created on first use)."""
@@ -286,7 +288,7 @@ class RunReport:
         }
         paths["json"].write_text(json.dumps(data, indent=1, default=_json_default))
         paths["markdown"].write_text(format_markdown(data))
-        plot_report(data, paths["plot"])
+        plot_report(data, paths["plot"], self.preview)
         return paths
 
 

@@ -6,7 +6,9 @@ saved report can be shown again (``python -m fog.demo`` and ``deploy/cluster.py`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 
 def human_bytes(count: float | None) -> str:
@@ -183,15 +185,22 @@ def format_markdown(report: dict) -> str:
     return "\n".join(out)
 
 
-def plot_report(report: dict, path: Path) -> None:
-    """Bytes per phase (actual vs JPEG relay) and mAP50 per node and round, as a PNG."""
+def plot_report(report: dict, path: Path, strip: Sequence[tuple[str, Any, Any]] = ()) -> None:
+    """Bytes per phase (actual vs JPEG relay) and mAP50 per node and round, as a PNG; under
+    them, with ``strip`` (``(node, original, delivered)`` images, :mod:`fog.preview`), a row
+    of originals over what the edges decoded."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     s = report["summary"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    columns = max(len(strip), 2)
+    fig = plt.figure(figsize=(10, 4 + (3.2 if strip else 0)))
+    grid = fig.add_gridspec(3 if strip else 1, 2 * columns,
+                            height_ratios=[4, 1.6, 1.6] if strip else [1])
+    left = fig.add_subplot(grid[0, :columns])
+    right = fig.add_subplot(grid[0, columns:])
     phases = list(s["bytes_by_phase"])
     actual = [sum(s["bytes_by_phase"][p].values()) / 1e6 for p in phases]
     relay = [sum(s["jpeg_relay_bytes_by_phase"][p].values()) / 1e6 for p in phases]
@@ -214,6 +223,14 @@ def plot_report(report: dict, path: Path) -> None:
     right.set_title("Detection" if table else "Detection (no training in this run)")
     if table:
         right.legend()
+    for col, (node, original, delivered) in enumerate(strip):
+        for row, (image, what) in enumerate(((original, "uploaded JPEG"),
+                                            (delivered, f"decoded {s['codec']}"))):
+            ax = fig.add_subplot(grid[row + 1, 2 * col:2 * col + 2])
+            ax.imshow(image)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{node}: {what}", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -27,6 +27,7 @@ from flwr.serverapp import Grid, ServerApp
 
 from fog.encode_cache import EncodeCache
 from fog.encoder import FogEncoder
+from fog.preview import preview_pairs
 from fog.report import COMPLETED, RunReport
 from fog.report_views import format_summary
 from fog.strategy import RinrStrategy
@@ -55,6 +56,7 @@ def main(grid: Grid, context: Context) -> None:
         for server_round in range(1, config.num_server_rounds + 1):
             run_round(grid, strategy, server_round)
         report.complete(strategy.missing(), strategy.deliveries.undeliverable)
+        report.preview = preview(strategy, config.torch_device)
     except BaseException:
         report.fail()
         raise
@@ -67,6 +69,16 @@ def main(grid: Grid, context: Context) -> None:
             "[rinr] run status: %s (%d error(s) and missing replies, %d node(s) missing frames, "
             "%d undeliverable frame(s); see %s)", report.status, len(report.errors()),
             len(report.missing), len(report.undeliverable), paths["json"])
+
+
+def preview(strategy: RinrStrategy, device: str | None) -> list:
+    """The report's strip of original vs delivered frames (:mod:`fog.preview`); empty, with a
+    warning, when a broadcast payload cannot be decoded here (the edges report it too)."""
+    try:
+        return preview_pairs(strategy, device)
+    except RinrError as exc:
+        log(WARNING, "[rinr] fog: no preview strip in report.png: %s", exc)
+        return []
 
 
 def wait_for_nodes(grid: Grid, min_nodes: int, timeout: float, settle: float = 1.0) -> list[int]:

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from fog.demo import DEMO_CONFIG, build_overrides, compare, echo_progress
+from fog.demo import (
+    DEMO_CONFIG,
+    build_overrides,
+    check_targets,
+    compare,
+    echo_progress,
+    format_targets,
+)
 from rinr_runtime.config import DEFAULTS, RuntimeConfig
 
 
@@ -53,3 +60,34 @@ def test_compare_lists_each_codec(tmp_path: Path) -> None:
 def test_progress_lines_lose_colours_and_ray_prefixes(capsys) -> None:
     echo_progress("\x1b[36m(ClientAppActor pid=1)\x1b[0m \x1b[92mINFO \x1b[0m: [rinr] p0 round 1: x\n")
     assert capsys.readouterr().out == "  [rinr] p0 round 1: x\n"
+
+
+def _report(total: int, obj: float | None, bg: float | None, finals: dict[str, float],
+            estimate: float | None = None) -> dict:
+    return {"summary": {
+        "total_bytes": total, "total_ratio_vs_jpeg": estimate,
+        "mean_psnr": {"psnr_object": obj, "psnr_background": bg},
+        "map": {n: {"1": {"map50": 0.0}, "2": {"map50": v}} for n, v in finals.items()},
+        "global_map": {}}}
+
+
+def test_targets_compare_the_relay_run_with_the_codec_run() -> None:
+    codec = _report(100_000, 35.4, 30.2, {"p0": 0.5, "p1": 0.31})
+    relay = _report(250_000, None, None, {"p0": 0.6, "p1": 0.6})
+
+    rows = check_targets(codec, relay)
+
+    assert [met for _, _, met in rows] == [True, True, True, True]
+    assert rows[0][1].startswith("2.50x (JPEG relay run")
+    lines = format_targets(rows).splitlines()
+    assert len(lines) == 4 and all(line.endswith("met") for line in lines)
+
+
+def test_a_target_missed_on_one_node_is_missed() -> None:
+    codec = _report(100_000, 34.9, 31.0, {"p0": 0.9, "p1": 0.29}, estimate=1.5)
+
+    rows = check_targets(codec, None)  # no relay run: the codec run's own estimate
+
+    assert [met for _, _, met in rows] == [False, False, True, False]
+    assert "estimated" in rows[0][1]
+    assert format_targets(rows).count("MISSED") == 3
