@@ -41,7 +41,7 @@ EDGE_TRAINERS = ("backprop", "forward-gradient")
 """Values of ``edge-training``: Ultralytics' backprop trainer or the forward-gradient trainer."""
 POST_FILTERS = ("none", "lut")
 """Values of ``post-filter``: none, or the fog's look-up post-filter (``fog.postfilter``)."""
-TRAINABLE_PATTERN = re.compile(r"all|head|last:[1-9][0-9]*")
+TRAINABLE_PATTERN = re.compile(r"all|head|head:cls|head:cls-out|last:[1-9][0-9]*")
 """Values of ``trainable`` (N of ``last:N`` is checked against the model when training)."""
 
 
@@ -133,7 +133,8 @@ KEYS: tuple[Key, ...] = (
     Key("fg-bits", 0, "`forward-gradient`: 0 (float32), or 16 / 8 for fixed-point weights, "
         "activations and perturbations (simulated with fake quantization)."),
     Key("trainable", "all", "Which part of YOLOv8 trains, the rest frozen (both trainers): `all`, "
-        "`head` (the Detect module) or `last:N` (the last N modules)."),
+        "`head` (the Detect module), `head:cls` (its classification branch), `head:cls-out` "
+        "(that branch's output 1x1 convolutions) or `last:N` (the last N modules)."),
     Key("class-names", "object",
         "Comma-separated classes; with one name, every object is that class (single-class)."),
     # data
@@ -301,7 +302,7 @@ class RuntimeConfig:
                 f"weight-codec: {'|'.join(weight_codec_names())}, weight-bits 2-8, "
                 f"edge-training: {'|'.join(EDGE_TRAINERS)}, fg-bits 0|16|8, "
                 f"post-filter: {'|'.join(POST_FILTERS)}, "
-                "trainable: all|head|last:N, "
+                "trainable: all|head|head:cls|head:cls-out|last:N, "
                 "val-every >= 2, sizes >= 16 px, device: empty, cpu, cuda, cuda:N or mps)")
 
     @property

@@ -22,7 +22,7 @@ import numpy as np
 from rinr_core.errors import ConfigError
 from rinr_runtime.detector.forward import ForwardGradient, ForwardSettings
 from rinr_runtime.detector.forward_memory import StepMemory, StepMeter, module_tensors
-from rinr_runtime.detector.forward_parts import SplitModel, trainable_split
+from rinr_runtime.detector.forward_parts import SplitModel, part_filter, trainable_split
 from rinr_runtime.detector.model import (
     TrainSettings,
     _model_source,
@@ -170,7 +170,8 @@ def train_forward(
     criterion = prepare_model(model, cfg)
     stride = max(int(model.stride.max()), 32)  # type: ignore[operator]
     loader, data = train_loader(data_yaml, settings, cfg, stride, device)
-    split = SplitModel(model, trainable_split(trainable, len(model.model)))  # type: ignore[arg-type]
+    split = SplitModel(model, trainable_split(trainable, len(model.model)),  # type: ignore[arg-type]
+                       part_filter(trainable))
     engine = ForwardGradient(split, criterion, forward, proximal_mu=proximal_mu)
     total = settings.epochs * len(loader)
     measure_at = 1 if total > 1 else 0

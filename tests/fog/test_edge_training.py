@@ -1,6 +1,6 @@
 """``edge-training = "forward-gradient"`` in the runtime: the edges train with forward gradients.
 
-A LocalGrid run of 3 nodes (and one real ``flwr run`` of 2) with a tiny detector: every
+A LocalGrid run of 3 nodes and one real ``flwr run`` of 3 with a tiny detector: every
 node's train reply says which trainer ran, with what, and its measured peak memory, and the
 run report keeps it per node.
 """
@@ -65,17 +65,17 @@ def test_backprop_is_the_default_and_reports_memory_too(fg_config, run_fog) -> N
 
 @pytest.mark.slow
 def test_forward_gradients_through_flwr_run(fg_config: dict, tmp_path: Path) -> None:
-    # Prepare: a private local SuperLink, 2 nodes, 16-bit forward gradients
+    # Prepare: a private local SuperLink, 3 nodes, 16-bit forward gradients
     run_dir = tmp_path / "flwr-run"
-    overrides = {**fg_config, "min-nodes": 2, "node-wait-s": 60.0, "fg-bits": 16,
+    overrides = {**fg_config, "min-nodes": 3, "node-wait-s": 60.0, "fg-bits": 16,
                  "run-dir": str(run_dir), "cache-dir": ""}
 
     # Execute
     with LocalSuperLink(PROJECT_DIR, flwr_home=tmp_path / "flwr", echo=lambda line: None) as link:
-        result = link.run(overrides, run_dir, num_nodes=2, timeout=600)
+        result = link.run(overrides, run_dir, num_nodes=3, timeout=600)
 
     # Assert
     assert result.ok, (result.status, result.details, result.log_path.read_text()[-3000:])
     report = load_report(run_dir / "report.json")
     assert report["summary"]["status"] == "completed" and report["summary"]["errors"] == []
-    _assert_forward_gradient_trained(report["rounds"][0]["train"], ["p0", "p1"], bits=16)
+    _assert_forward_gradient_trained(report["rounds"][0]["train"], ["p0", "p1", "p2"], bits=16)

@@ -21,7 +21,12 @@ from rinr_runtime.detector import (
 )
 from rinr_runtime.detector.forward import ForwardGradient, estimate_gradient
 from rinr_runtime.detector.forward_memory import StepMeter, tensor_bytes
-from rinr_runtime.detector.forward_parts import SplitModel, freeze_layers, trainable_split
+from rinr_runtime.detector.forward_parts import (
+    SplitModel,
+    freeze_layers,
+    part_filter,
+    trainable_split,
+)
 from rinr_runtime.detector.forward_train import (
     dataset_loss,
     hyperparameters,
@@ -141,7 +146,8 @@ def _yolo_split(tmp_path: Path, spec: str = "head") -> tuple[SplitModel, object,
     criterion = prepare_model(model, cfg)
     loader, _ = train_loader(data_yaml, TINY, cfg, 32, torch.device("cpu"))
     batch = to_device(next(iter(loader)), torch.device("cpu"))
-    return SplitModel(model, trainable_split(spec, len(model.model))), criterion, batch
+    split = SplitModel(model, trainable_split(spec, len(model.model)), part_filter(spec))
+    return split, criterion, batch
 
 
 def test_directional_derivatives_match_backprop_on_yolo(tmp_path: Path) -> None:
@@ -172,9 +178,33 @@ def test_trainable_specs() -> None:
     assert trainable_split("head", 23) == 22
     assert trainable_split("last:3", 23) == 20
     assert freeze_layers("last:3", 23) == list(range(20)) and freeze_layers("all", 23) == []
-    for bad in ("backbone", "last:0", "last:24", "last:x"):
+    assert trainable_split("head:cls", 23) == trainable_split("head:cls-out", 23) == 22
+    assert freeze_layers("head:cls", 23) == [*range(22), "22.cv2"]
+    assert {"22.cv2", "22.cv3.0.0", "22.cv3.2.1"} <= set(freeze_layers("head:cls-out", 23))
+    assert "22.cv3.0.2" not in freeze_layers("head:cls-out", 23)
+    for bad in ("backbone", "last:0", "last:24", "last:x", "head:box"):
         with pytest.raises(ConfigError):
             trainable_split(bad, 23)
+
+
+def test_head_parts_train_the_same_weights_in_both_trainers(tmp_path: Path) -> None:
+    # Prepare: YOLOv8n (one class) split for the classification outputs only
+    split, _, _ = _yolo_split(tmp_path / "split", "head:cls-out")
+    settings = TrainSettings(epochs=1, imgsz=64, batch=4, device="cpu", seed=0)
+    data_yaml = _tiny_data(tmp_path, count=6)
+    before = [p.detach().clone() for p in build_model(settings, ["object"]).model[-1].cv2.parameters()]
+
+    # Execute: backprop through Ultralytics' freeze list on the same part
+    outcome = train(data_yaml, settings, workdir=tmp_path / "bp", trainable="head:cls-out")
+
+    # Assert: 3 levels x (64 weights + 1 bias), only cv3.<level>.2; the box branch unchanged
+    assert sum(p.numel() for p in split.params) == 195
+    assert all(".cv3." in n and n.split(".")[-2] == "2" for n in split.names), split.names
+    assert outcome.metrics["trainable_params"] == 195
+    model = build_model(settings, ["object"])
+    set_weights(model, outcome.weights)
+    for a, b in zip(before, model.model[-1].cv2.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)  # EMA of an unchanged weight: itself
 
 
 def test_split_model_predicts_like_the_model(tmp_path: Path) -> None:
