@@ -91,26 +91,22 @@ def grid_bound(lo: np.ndarray, scale: np.ndarray, levels: int) -> float:
     return float(np.max(scale * (0.5 + _ARITHMETIC) + top * (FLOAT32_ROUNDING + _ARITHMETIC)))
 
 
-def read_params(data: bytes, offset: int, count: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """``count`` stored ``(lo, scale)`` float16 pairs at ``offset``; returns them and the end.
+def params_from(stored: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stored float16 values ``lo, scale, lo, scale, ...`` as ``(lo16, scale16)``, checked.
 
     Raises
     ------
     MalformedPayloadError
-        ``data`` is too short, or a parameter is not finite or a scale is negative.
+        A parameter is not finite or a scale is negative.
     """
-    end = offset + 4 * count
-    if end > len(data):
-        raise MalformedPayloadError(f"weight tensor holds {len(data)} bytes, too few for "
-                                    f"{count} grid parameter pairs; re-send it")
-    pairs = np.frombuffer(data, dtype="<f2", count=2 * count, offset=offset).reshape(count, 2)
+    pairs = np.asarray(stored, dtype=np.float16).reshape(-1, 2)
     lo16, scale16 = pairs[:, 0].copy(), pairs[:, 1].copy()
     if not (np.all(np.isfinite(lo16)) and np.all(np.isfinite(scale16)) and np.all(scale16 >= 0)):
         raise MalformedPayloadError("weight tensor has invalid grid parameters (not finite or "
                                     "a negative scale); re-send it")
-    return lo16, scale16, end
+    return lo16, scale16
 
 
 def params_bytes(lo16: np.ndarray, scale16: np.ndarray) -> bytes:
-    """Stored ``(lo, scale)`` pairs as bytes (:func:`read_params` reads them)."""
+    """Stored ``(lo, scale)`` pairs as bytes (:func:`params_from` checks them read back)."""
     return np.stack([lo16, scale16], axis=1).astype("<f2").tobytes()

@@ -23,6 +23,7 @@ from rinr_core.weights.base import (
     register_codec,
     register_method,
 )
+from rinr_core.weights.payload import PayloadReader
 
 RAW32, FP16, CONST = 0, 1, 2
 """Tensor method ids of this module."""
@@ -35,10 +36,12 @@ def _size(shape: tuple[int, ...]) -> int:
     return int(np.prod(shape, dtype=np.int64))
 
 
-def _expect(data: bytes, nbytes: int, what: str) -> None:
-    if len(data) != nbytes:
-        raise MalformedPayloadError(f"{what} tensor holds {len(data)} bytes, its shape needs "
-                                    f"{nbytes}; re-send it")
+def _values(data: bytes, dtype: str, count: int, what: str) -> np.ndarray:
+    """The ``count`` stored values that make up the whole payload."""
+    reader = PayloadReader(data, what)
+    values = reader.array(dtype, count, f"{count} values")
+    reader.finish()
+    return values
 
 
 class Raw32(TensorMethod):
@@ -53,8 +56,7 @@ class Raw32(TensorMethod):
 
     def decode(self, data: bytes, shape: tuple[int, ...], bits: int) -> np.ndarray:
         """The stored float32 array."""
-        _expect(data, 4 * _size(shape), "raw32")
-        return np.frombuffer(data, dtype="<f4").astype(np.float32).reshape(shape)
+        return _values(data, "<f4", _size(shape), "raw32").astype(np.float32).reshape(shape)
 
     def bound(self, data: bytes, shape: tuple[int, ...], bits: int) -> float:
         """0: exact."""
@@ -73,15 +75,14 @@ class Half(TensorMethod):
 
     def decode(self, data: bytes, shape: tuple[int, ...], bits: int) -> np.ndarray:
         """The stored values as float32 (exact widening)."""
-        _expect(data, 2 * _size(shape), "fp16")
-        values = np.frombuffer(data, dtype="<f2")
+        values = _values(data, "<f2", _size(shape), "fp16")
         if not np.all(np.isfinite(values)):
             raise MalformedPayloadError("fp16 tensor holds infinite or NaN values; re-send it")
         return values.astype(np.float32).reshape(shape)
 
     def bound(self, data: bytes, shape: tuple[int, ...], bits: int) -> float:
         """``2^-11 max|w| + 2^-25``, with ``max|w|`` read back from the stored values."""
-        values = np.frombuffer(data, dtype="<f2").astype(np.float64)
+        values = _values(data, "<f2", _size(shape), "fp16").astype(np.float64)
         top = float(np.max(np.abs(values))) if values.size else 0.0
         return top * _HALF_REL * (1 + 2 * _HALF_REL) + _HALF_SUBNORMAL
 
@@ -98,8 +99,7 @@ class Const(TensorMethod):
 
     def decode(self, data: bytes, shape: tuple[int, ...], bits: int) -> np.ndarray:
         """``shape`` filled with the stored value."""
-        _expect(data, 4, "const")
-        return np.full(shape, np.frombuffer(data, dtype="<f4")[0], dtype=np.float32)
+        return np.full(shape, _values(data, "<f4", 1, "const")[0], dtype=np.float32)
 
     def bound(self, data: bytes, shape: tuple[int, ...], bits: int) -> float:
         """0: exact."""

@@ -24,8 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rinr_core.errors import MalformedPayloadError
-from rinr_core.quantize import pack_bits, packed_size, unpack_bits
+from rinr_core.quantize import pack_bits
 from rinr_core.weights import affine
 from rinr_core.weights.base import (
     EncodedTensor,
@@ -36,6 +35,7 @@ from rinr_core.weights.base import (
     register_method,
 )
 from rinr_core.weights.floats import CONST_METHOD, encode_small, is_constant
+from rinr_core.weights.payload import PayloadReader, pack_payload
 
 AFFINE = 3
 """Tensor method id of per-channel affine quantization."""
@@ -64,23 +64,17 @@ class Affine(TensorMethod):
         lo16, scale16 = affine.grid_params(lo, hi, levels, exponent)
         lo_a, scale_a = affine.actual(lo16, exponent), affine.actual(scale16, exponent)
         codes = affine.quantize(rows, lo_a[:, None], scale_a[:, None], levels)
-        data = (_EXPONENT.pack(exponent) + affine.params_bytes(lo16, scale16)
-                + pack_bits(codes.reshape(-1), bits))
+        data = pack_payload(_EXPONENT, (exponent,), affine.params_bytes(lo16, scale16),
+                            pack_bits(codes.reshape(-1), bits))
         return EncodedTensor(AFFINE, bits, tuple(array.shape), data,
                              affine.grid_bound(lo_a, scale_a, levels))
 
     def _parse(self, data: bytes, shape: tuple[int, ...], bits: int
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        count = int(np.prod(shape, dtype=np.int64))
-        channels = channels_of(shape)
-        if len(data) < _EXPONENT.size:
-            raise MalformedPayloadError("affine tensor is shorter than its header; re-send it")
-        (exponent,) = _EXPONENT.unpack_from(data)
-        lo16, scale16, pos = affine.read_params(data, _EXPONENT.size, channels)
-        if len(data) - pos != packed_size(count, bits):
-            raise MalformedPayloadError(f"affine tensor holds {len(data) - pos} code bytes, "
-                                        f"{count} {bits}-bit codes need {packed_size(count, bits)}")
-        codes = unpack_bits(data[pos:], count, bits).astype(np.int64)
+        reader = PayloadReader(data, "affine")
+        (exponent,) = reader.header(_EXPONENT)
+        lo16, scale16 = reader.params(channels_of(shape))
+        codes = reader.codes(int(np.prod(shape, dtype=np.int64)), bits)
         return affine.actual(lo16, exponent), affine.actual(scale16, exponent), codes
 
     def decode(self, data: bytes, shape: tuple[int, ...], bits: int) -> np.ndarray:

@@ -47,7 +47,7 @@ import numpy as np
 
 from rinr_core.entropy import decode_blocks, delta_range, encode_blocks
 from rinr_core.errors import MalformedPayloadError
-from rinr_core.quantize import pack_bits, packed_size, unpack_bits
+from rinr_core.quantize import pack_bits, packed_size
 from rinr_core.weights import affine
 from rinr_core.weights.base import (
     EncodedTensor,
@@ -59,6 +59,7 @@ from rinr_core.weights.base import (
 )
 from rinr_core.weights.floats import CONST_METHOD, FP16_METHOD, fits_half, is_constant
 from rinr_core.weights.int8 import channels_of
+from rinr_core.weights.payload import PayloadReader, pack_payload
 
 SGQ = 4
 """Tensor method id of stripe-wise group quantization."""
@@ -215,19 +216,20 @@ class Sgq(TensorMethod):
         if len(section) >= packed_size(codes.size, bits):  # no model beats plain codes
             flags |= _PACKED
             section = pack_bits(codes.reshape(-1), bits)
-        head = _HEADER.pack(flags, exponent, layout.group, layout.stripe)
-        data = head + perm + affine.params_bytes(lo16.reshape(-1), scale16.reshape(-1)) + section
+        data = pack_payload(_HEADER, (flags, exponent, layout.group, layout.stripe), perm,
+                            affine.params_bytes(lo16.reshape(-1), scale16.reshape(-1)), section)
         return EncodedTensor(SGQ, bits, tuple(array.shape), data,
                              affine.grid_bound(lo_a, scale_a, levels))
 
     def _parse(self, data: bytes, shape: tuple[int, ...], bits: int
-               ) -> tuple[Layout, np.ndarray | None, np.ndarray, np.ndarray, int, bool]:
-        """Layout, permutation, actual (lo, scale) per stripe, where the codes start, packed."""
+               ) -> tuple[Layout, np.ndarray | None, np.ndarray, np.ndarray, PayloadReader,
+                          bool]:
+        """Layout, permutation, actual (lo, scale) per stripe, the reader (at the codes),
+        whether the codes are plainly packed."""
         if not MIN_BITS <= bits <= MAX_BITS:
             raise MalformedPayloadError(f"sgq tensor at {bits} bits; sgq stores 2-8 bits")
-        if len(data) < _HEADER.size:
-            raise MalformedPayloadError("sgq tensor is shorter than its header; re-send it")
-        flags, exponent, group, stripe = _HEADER.unpack_from(data)
+        reader = PayloadReader(data, "sgq")
+        flags, exponent, group, stripe = reader.header(_HEADER)
         channels = channels_of(shape)
         length = int(np.prod(shape, dtype=np.int64)) // max(channels, 1)
         expected = Layout(channels, length, group, stripe)
@@ -235,37 +237,27 @@ class Sgq(TensorMethod):
                 or not 1 <= stripe <= max(length, 1)):
             raise MalformedPayloadError(f"sgq tensor header (flags {flags}, group {group}, "
                                         f"stripe {stripe}) does not fit shape {shape}")
-        pos = _HEADER.size
         order = None
         if flags & _PERMUTED:
-            width = 1 if expected.channels <= 256 else 2
-            end = pos + width * expected.channels
-            if end > len(data):
-                raise MalformedPayloadError("sgq tensor ends inside its permutation")
-            order = np.frombuffer(data, "u1" if width == 1 else "<u2", expected.channels, pos)
-            if not np.array_equal(np.sort(order), np.arange(expected.channels)):
+            order = reader.array("u1" if channels <= 256 else "<u2", channels,
+                                 "its channel order")
+            if not np.array_equal(np.sort(order), np.arange(channels)):
                 raise MalformedPayloadError("sgq tensor's channel order is no permutation")
-            pos = end
         groups, stripes = expected.grid
-        lo16, scale16, pos = affine.read_params(data, pos, groups * stripes)
+        lo16, scale16 = reader.params(groups * stripes)
         lo = affine.actual(lo16, exponent).reshape(groups, stripes)
         scale = affine.actual(scale16, exponent).reshape(groups, stripes)
-        return expected, order, lo, scale, pos, bool(flags & _PACKED)
+        return expected, order, lo, scale, reader, bool(flags & _PACKED)
 
     def decode(self, data: bytes, shape: tuple[int, ...], bits: int) -> np.ndarray:
         """The dequantized tensor, channels back in their order."""
-        layout, order, lo, scale, pos, packed = self._parse(data, shape, bits)
+        layout, order, lo, scale, reader, packed = self._parse(data, shape, bits)
         levels = 2**bits - 1
-        count = layout.channels * layout.length
         if packed:
-            if len(data) - pos != packed_size(count, bits):
-                raise MalformedPayloadError(f"sgq tensor holds {len(data) - pos} code bytes, "
-                                            f"{count} {bits}-bit codes need "
-                                            f"{packed_size(count, bits)}; re-send it")
-            codes = unpack_bits(data[pos:], count, bits).astype(np.int64).reshape(
+            codes = reader.codes(layout.channels * layout.length, bits).reshape(
                 layout.channels, layout.length)
         else:
-            blocks = decode_blocks(data[pos:], layout.block_sizes(), *delta_range(bits))
+            blocks = decode_blocks(reader.rest(), layout.block_sizes(), *delta_range(bits))
             flat = np.concatenate(blocks) if blocks else np.zeros(0, np.int64)
             symbols = flat.reshape(layout.channels, layout.length)
             codes = symbols + layout.expand(affine.zero_points(lo, scale, levels))

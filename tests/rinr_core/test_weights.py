@@ -82,6 +82,15 @@ def test_decoding_stays_within_every_tensors_promised_bound(codec: str, bits: in
         assert d.shape == w.shape and d.dtype == np.float32
         assert float(np.max(np.abs(d.astype(np.float64) - w), initial=0.0)) <= bound
     assert decoded.weights_id == encoded.weights_id == weights_id(encoded.weights)
+    # ... and the promise is not vacuous: a quantized tensor's bound is at most one step of
+    # a grid spanning the tensor's whole range at its bit width (fp16: 2^-10 of max|w|)
+    for w, stored, bound in zip(weights, unpack_message(encoded.data).tensors, decoded.bounds,
+                                strict=True):
+        top = float(np.max(np.abs(w), initial=0.0))
+        if stored.bits:
+            assert bound <= float(w.max() - w.min()) / (2**stored.bits - 1) + 1e-6 * top
+        else:
+            assert bound <= 2.0**-10 * top + 2.0**-24
     if codec == "fp32":
         assert all(np.array_equal(w, d) for w, d in zip(weights, decoded.weights, strict=True))
 
@@ -142,6 +151,36 @@ def test_allocation_gives_sensitive_small_tensors_more_bits_within_the_budget() 
                                                                           strict=True))
     assert spent <= (4 + 0.0625) * sum(w.size for w in weights)
     assert relative_error(weights[0], 3) > relative_error(weights[0], 4)
+
+
+@pytest.mark.parametrize("method_name", ["raw32", "fp16", "const", "affine", "sgq", "sgq-packed"])
+def test_every_method_refuses_a_payload_cut_short_or_with_bytes_left_over(
+        method_name: str) -> None:
+    # Prepare: one tensor stored by the method (its payload, without the message's CRC)
+    from rinr_core.weights.base import get_method
+    from rinr_core.weights.floats import CONST, FP16, RAW32
+    from rinr_core.weights.int8 import AFFINE
+    from rinr_core.weights.sgq import SGQ
+
+    ids = {"raw32": RAW32, "fp16": FP16, "const": CONST, "affine": AFFINE, "sgq": SGQ,
+           "sgq-packed": SGQ}
+    rng = np.random.default_rng(5)
+    # uniform codes do not entropy-code below their width: sgq stores them plainly packed
+    w = (rng.uniform(-1, 1, (40, 9)) if method_name == "sgq-packed"
+         else rng.normal(0, 0.1, (40, 9))).astype(np.float32)
+    if method_name == "const":
+        w = np.full((40, 9), 0.5, np.float32)
+    method = get_method(ids[method_name])
+    stored = method.encode(w, 4)
+    if method_name.startswith("sgq"):
+        packed = bool(stored.data[0] & 2)
+        assert packed == (method_name == "sgq-packed")
+
+    # Execute / Assert: the whole payload decodes; one byte fewer or more is refused
+    assert method.decode(stored.data, stored.shape, 4).shape == w.shape
+    for damaged in (stored.data[:-1], stored.data[:3], b"", stored.data + b"\x00"):
+        with pytest.raises(MalformedPayloadError, match="re-send|re-encode|unexpected bytes"):
+            method.decode(damaged, stored.shape, 4)
 
 
 # --- the message format --------------------------------------------------------------------
