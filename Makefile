@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench lint clean-runs
+.PHONY: demo test bench bench-paper bench-accuracy bench-gpu lint clean-runs
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,17 @@ bench: $(STAMP)
 	$(PY) bench/rd.py
 	$(PY) bench/codec_speed.py
 	$(PY) bench/placement.py
+
+# the paper's five figures beside its claims (docs/results/paper.md); accuracy with error bars
+bench-paper: $(STAMP)
+	$(PY) bench/paper.py --threads 1
+
+bench-accuracy: $(STAMP)
+	$(PY) bench/accuracy.py --threads 1
+
+# paper scale on one GPU, at most 8 minutes (docs/results/gpu.md); --quick runs it on a CPU
+bench-gpu: $(STAMP)
+	$(PY) bench/gpu.py
 
 # ruff, then the package layers (pyproject [tool.importlinter]), then types ([tool.mypy])
 lint: $(STAMP)
