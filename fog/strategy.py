@@ -45,7 +45,7 @@ from flwr.common import log
 from fog.aggregation import Aggregator, Layout, Result, layout_of
 from fog.delivery import DeliveryLedger
 from fog.encoder import EncodedFrame, EncodeOutcome, FogEncoder
-from fog.placement import detector_size, measured_plan_inputs
+from fog.placement import detector_size, measured_plan_inputs, timed_advice
 from fog.postfilter import FogPostFilter
 from fog.replies import (
     CollectReply,
@@ -63,6 +63,7 @@ from fog.report import RunReport
 from rinr_core.errors import RinrError
 from rinr_runtime.config import AUTO, RuntimeConfig, yolo_settings
 from rinr_runtime.planning import (
+    PlanInputs,
     Recommendation,
     recommend,
 )
@@ -118,6 +119,8 @@ class RinrStrategy:
         self.aggregator = Aggregator(config)
         self.placement = "edge" if config.placement == AUTO else config.placement
         self.advice: Recommendation | None = None
+        self.plan_inputs: PlanInputs | None = None  # the sizes the first advice was given for
+        self.timed = False  # whether the time advice (after the first trained round) was given
         self._sent: dict[str, list[tuple[tuple[str, ...], int]]] = {}  # node -> (frames, bytes)
         self.uploads: dict[str, tuple[str, Upload]] = {}  # frame id -> (owner, its upload)
         self.deliveries = DeliveryLedger()
@@ -246,7 +249,13 @@ class RinrStrategy:
             log(INFO, "[rinr] round %d placement: %s as configured; no advice: %s",
                 server_round, self.placement, exc)
             return self.placement
-        if auto:
+        self.plan_inputs = inputs
+        by_time = self.config.placement_criterion == "time" and self.config.train
+        if auto and by_time:
+            reason = ("placement-criterion = time: round 1 trains at the edges to measure the "
+                      "speeds; by bytes the placement model would choose "
+                      f"{self.advice.reason}")
+        elif auto:
             self.placement = self.advice.placement
             reason = f"the placement model chose {self.advice.reason}"
         else:
@@ -255,6 +264,31 @@ class RinrStrategy:
                                   self.advice, inputs)
         log(INFO, "[rinr] round %d placement: %s", server_round, reason)
         return self.placement
+
+    def reconsider_placement(self, server_round: int) -> None:
+        """After the first round that trained: the placement by time, from that round's speeds.
+
+        :func:`fog.placement.timed_advice` reads the fog encode, edge decode and training
+        speeds this round measured. With ``placement = auto`` and ``placement-criterion =
+        time`` its choice holds from the next round on; otherwise it is only logged.
+        """
+        record = self.report.round(server_round)
+        if self.timed or self.plan_inputs is None or not record.train:
+            return
+        self.timed = True
+        advice, inputs, rates = timed_advice(self.config, self.plan_inputs, record)
+        switch = (self.config.placement == AUTO and self.config.placement_criterion == "time"
+                  and advice is not None)
+        if not switch:
+            log(INFO, "[rinr] round %d placement by time (advice only): %s; %s", server_round,
+                advice.reason if advice is not None else "none", rates)
+            return
+        assert advice is not None
+        self.advice, self.placement = advice, advice.placement
+        reason = f"the placement model chose by time {advice.reason} ({rates})"
+        self.report.set_placement(self.config.placement, self.placement, server_round + 1,
+                                  reason, advice, inputs)
+        log(INFO, "[rinr] from round %d placement: %s", server_round + 1, reason)
 
     # --- encode -------------------------------------------------------------------------------
 
@@ -432,6 +466,7 @@ class RinrStrategy:
         metrics = self.aggregator.aggregate_train(server_round, results)
         if metrics is not None:
             record.aggregate["train"] = metrics
+        self.reconsider_placement(server_round)
 
     def train_at_fog(self, server_round: int) -> None:
         """Fine-tune YOLOv8 at the fog on every collected JPEG (``placement = fog``)."""
@@ -455,6 +490,7 @@ class RinrStrategy:
             **{k: v for k, v in outcome.metrics.items() if not k.startswith("map")},
             "num_train": len(frames),
         }
+        self.reconsider_placement(server_round)
 
     # --- evaluate -------------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from rinr_core.devices import DEVICE_PATTERN
 from rinr_core.errors import ConfigError, require
 from rinr_core.tables import markdown_table
 from rinr_core.weights import weight_codec_names
-from rinr_runtime.planning import AGGREGATIONS, RUNTIME_PLACEMENTS
+from rinr_runtime.planning import AGGREGATIONS, CRITERIA, RUNTIME_PLACEMENTS
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from rinr_runtime.detector import TrainSettings
@@ -104,6 +104,11 @@ KEYS: tuple[Key, ...] = (
         "Where YOLOv8 trains: `edge` (INRs are broadcast), `fog` (weights are broadcast) or "
         "`auto` (the placement model picks after round 1's collect, from the sizes measured in "
         "the run; the report says why)."),
+    Key("placement-criterion", "bytes",
+        "`placement = auto` chooses by `bytes` (after round 1's collect, from the sizes "
+        "measured) or by `time` (round 1 trains at the edges; after it, from the fog encode, "
+        "edge decode and training speeds round 1 measured, for the rest of the run). With "
+        "`edge` or `fog` the time advice is reported only."),
     Key("aggregation", "independent",
         "Edge models: `independent` local models, or one global model aggregated by Flower's "
         "strategy of that name: `fedavg`, `fedprox` (FedAvg; each edge adds `proximal-mu`/2 "
@@ -191,6 +196,7 @@ class RuntimeConfig:
     inr_warm_start: bool
     train: bool
     placement: str
+    placement_criterion: str
     aggregation: str
     proximal_mu: float
     weight_codec: str
@@ -268,6 +274,7 @@ class RuntimeConfig:
             "max-frame-pixels": self.max_frame_pixels >= 256,
             "chaos-rate": 0.0 <= self.chaos_rate <= 1.0,
             "placement": self.placement in PLACEMENTS,
+            "placement-criterion": self.placement_criterion in CRITERIA,
             "aggregation": self.aggregation in AGGREGATIONS,
             "proximal-mu": self.proximal_mu >= 0,
             "weight-codec": self.weight_codec in weight_codec_names(),
@@ -298,7 +305,8 @@ class RuntimeConfig:
                 not spec.presets or self.preset in spec.presets)
         require(checks, lambda name: getattr(self, name.replace("-", "_")), "run_config values",
                 f"see the configuration table in the README (codec: {'|'.join(runtime_codecs)}, "
-                f"placement: {'|'.join(PLACEMENTS)}, aggregation: {'|'.join(AGGREGATIONS)}, "
+                f"placement: {'|'.join(PLACEMENTS)}, placement-criterion: {'|'.join(CRITERIA)}, "
+                f"aggregation: {'|'.join(AGGREGATIONS)}, "
                 f"weight-codec: {'|'.join(weight_codec_names())}, weight-bits 2-8, "
                 f"edge-training: {'|'.join(EDGE_TRAINERS)}, fg-bits 0|16|8, "
                 f"post-filter: {'|'.join(POST_FILTERS)}, "

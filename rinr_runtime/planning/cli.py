@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rinr_core.errors import ConfigError
 from rinr_core.tables import text_table
 from rinr_core.weights import weight_codec_names
 from rinr_runtime.planning import (
@@ -46,6 +47,9 @@ DEFAULT_DEVICES = 10
 DEFAULT_FRAMES_PER_DEVICE = 300
 DEFAULT_MODEL = "yolov8n"
 DEFAULT_MAX_DEVICES = 50
+DEFAULT_THROUGHPUTS = Path(__file__).resolve().parents[2] / "docs" / "results" / "throughputs.json"
+"""The throughputs ``bench/throughputs.py`` measured (in a source checkout): ``--criterion time``
+reads them when no ``--throughputs`` file and no ``--*-fps`` flag is given."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -88,8 +92,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--criterion", default="bytes", choices=CRITERIA,
                    help="recommend by total bytes, or by total time (needs every throughput)")
     p.add_argument("--jpeg-bytes", type=_non_negative, default=DEFAULT_JPEG_BYTES,
-                   help="mean JPEG bytes per frame (default: a 640x360 frame at quality 95, "
-                        "measured on ../shared/data)")
+                   help="mean JPEG bytes per frame (default: the camera's JPEG of a 640x360 "
+                        "frame, measured on ../shared/data: docs/results/placement_jpeg.md)")
     p.add_argument("--rapid-inr-bytes", type=_non_negative,
                    help="mean Rapid-INR bytes per frame (default: computed from --preset)")
     p.add_argument("--residual-inr-bytes", type=_non_negative,
@@ -108,8 +112,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--encode-fps", type=_positive, help="INR frames/s the fog encodes")
     p.add_argument("--throughputs", type=Path, metavar="FILE",
                    help="measured encode/decode frames/s per codec and training images/s "
-                        "(bench/throughputs.py writes docs/results/throughputs.json); the "
-                        "--*-fps flags override it")
+                        "(bench/throughputs.py writes docs/results/throughputs.json, "
+                        "bench/gpu.py docs/results/gpu.json); the --*-fps flags override it; "
+                        "--criterion time without it or any --*-fps flag reads "
+                        "docs/results/throughputs.json of the source checkout")
     p.add_argument("--max-devices", type=_positive_int, default=DEFAULT_MAX_DEVICES,
                    help=f"the sweep and plot go from 1 to this many devices (default "
                         f"{DEFAULT_MAX_DEVICES})")
@@ -154,6 +160,7 @@ def inputs_from_args(args: argparse.Namespace) -> PlanInputs:
         payload[codec] = float(given) if given is not None else float(
             inr_payload_bytes(codec, args.box_area, preset=args.preset))
     fps = {k: getattr(args, f"{k}_fps") for k in ("decode", "encode")}
+    args.throughputs = args.throughputs or default_throughputs(args)
     measured = load_throughputs(args.throughputs) if args.throughputs else Throughputs()
     decode = {**measured.decode_fps, **{c: fps["decode"] for c in inr if fps["decode"]}}
     encode = {**measured.encode_fps, **{c: fps["encode"] for c in inr if fps["encode"]}}
@@ -167,6 +174,26 @@ def inputs_from_args(args: argparse.Namespace) -> PlanInputs:
         fog_train_fps=args.fog_train_fps or measured.fog_train_fps,
         decode_fps=decode, encode_fps=encode,
     )
+
+
+def default_throughputs(args: argparse.Namespace) -> Path | None:
+    """:data:`DEFAULT_THROUGHPUTS` for ``--criterion time`` with no rate given at all, else ``None``.
+
+    Raises
+    ------
+    ConfigError
+        ``--criterion time`` with no rate given, and no measured file in this checkout.
+    """
+    flags = ("edge_train_fps", "fog_train_fps", "decode_fps", "encode_fps")
+    if getattr(args, "criterion", "bytes") != "time" or any(getattr(args, f) for f in flags):
+        return None
+    if not DEFAULT_THROUGHPUTS.is_file():
+        raise ConfigError(
+            "--criterion time needs measured throughputs and this installation has no "
+            f"{DEFAULT_THROUGHPUTS}: pass --throughputs FILE (bench/throughputs.py or "
+            "bench/gpu.py write one) or the --encode-fps, --decode-fps, --edge-train-fps and "
+            "--fog-train-fps flags")
+    return DEFAULT_THROUGHPUTS
 
 
 def plan_result(inputs: PlanInputs, advice: Recommendation, args: argparse.Namespace) -> dict:

@@ -64,8 +64,11 @@ MB = 1_000_000
 """One megabyte (decimal, as in ``fog.report.human_bytes``)."""
 DEFAULT_BANDWIDTH_MBPS = 2.0
 """Link bandwidth in megabytes per second (2 MB/s = 16 Mbit/s)."""
-DEFAULT_JPEG_BYTES = 63_909
-"""Mean JPEG bytes of a 640x360 frame (quality 95) over ``../shared/data`` (docs/placement.md)."""
+DEFAULT_JPEG_BYTES = 26_727
+"""Mean bytes of the camera's JPEG of a 640x360 frame over ``../shared/data``: re-encoded with
+the source file's own quantization tables (``rinr_core.images.camera_jpeg``), as an edge
+uploads it; ``bench/placement_jpeg.py``, ``docs/results/placement_jpeg.md`` (a quality-95
+re-encode, the old default, is 63,909 B)."""
 DEFAULT_BOX_AREA = 3_425
 """Median object box area (px^2) of the same frames at 640x360: the ``5x17`` object tier."""
 DEFAULT_PRESET = "fast"

@@ -5,16 +5,19 @@ fog encodes and an edge decodes with each codec, and how many training images pe
 YOLOv8 gets through; it writes them to ``docs/results/throughputs.json``. ``rinr plan
 --throughputs FILE`` reads that file (any JSON object with the keys below works) so the plan's
 encode, decode and training seconds come from measurements, and ``--criterion time`` can
-recommend a placement by time.
+recommend a placement by time. The fog's ``placement = auto`` fills the same record from what
+its first round measured (``fog.placement.round_throughputs``) and merges it into the plan's
+inputs with :func:`apply_throughputs`.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rinr_core.errors import ConfigError
+from rinr_runtime.planning.model import PlanInputs
 
 
 @dataclass(frozen=True)
@@ -67,4 +70,15 @@ def load_throughputs(path: Path) -> Throughputs:
         edge_train_fps=_rate(data, "edge_train_fps", path),
         fog_train_fps=_rate(data, "fog_train_fps", path), source=str(path),
         note=str(data.get("note", "")),
+    )
+
+
+def apply_throughputs(inputs: PlanInputs, measured: Throughputs) -> PlanInputs:
+    """``inputs`` with the rates ``measured`` holds (a rate ``inputs`` has already is kept)."""
+    return replace(
+        inputs,
+        encode_fps={**measured.encode_fps, **inputs.encode_fps},
+        decode_fps={**measured.decode_fps, **inputs.decode_fps},
+        edge_train_fps=inputs.edge_train_fps or measured.edge_train_fps,
+        fog_train_fps=inputs.fog_train_fps or measured.fog_train_fps,
     )
