@@ -16,7 +16,13 @@ fitted NeRV alone), bytes amortized per frame; on the same frames each classic c
 payload at the targets and its PSNRs at Res-NeRV's bytes are measured, and the report states per
 sequence whether Res-NeRV or the best classic codec needs fewer bytes per frame.
 ``--reuse-frames rd.json`` copies the per-frame sections from a saved run (the report says so)
-and measures only the sequence codecs.
+and measures only the sequence codecs (``--reuse-video``: those too) and the grid section.
+
+Grid section (``rd_grid``): the per-frame ``grid`` codec at the targets on the first
+``--grid-frames`` frames of the per-frame section, its curve at fixed distortion weights
+(``--grid-lambdas``) on the first ``--grid-curve-frames`` (BD-rate against AVIF on the same
+frames), the ``grid stream`` on the first ``--grid-stream-frames`` frames of each sequence, and
+the camera's JPEG (:func:`rinr_core.images.camera_jpeg`) of every frame of the per-frame section.
 
 This file holds the options and the main flow; the rest is in ``rd_config`` (settings, run specs,
 the records in ``rd.json``), ``rd_frames`` (the per-frame section and the PSNR targets),
@@ -30,6 +36,7 @@ Run from the repository root::
     .venv/bin/python bench/rd.py --json       # the same, JSON on stdout
     .venv/bin/python bench/rd.py --render docs/results/rd.json   # rebuild report + plots, no encoding
     .venv/bin/python bench/rd.py --reuse-frames docs/results/rd.json --sequence-frames all   # sequence codecs only
+    .venv/bin/python bench/rd.py --reuse-frames docs/results/rd.json --reuse-video   # grid section only
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ from common import (
 )
 from rd_config import (
     DEFAULT_FRAMES,
+    DEFAULT_GRID_LAMBDAS,
     DEFAULT_MAX_SIDE,
     DEFAULT_PAPER_MODES,
     DEFAULT_PAPER_STEPS,
@@ -59,6 +67,7 @@ from rd_config import (
     NAME,
     QUICK,
     RdConfig,
+    Report,
     RunSpec,
 )
 from rd_report import render_markdown
@@ -101,7 +110,28 @@ def build_parser() -> argparse.ArgumentParser:
                              "object INRs below the object target are refitted with larger tiers (object_db)")
     parser.add_argument("--reuse-frames", type=Path, default=None,
                         help="copy the per-frame sections from this saved rd.json and measure only the "
-                             "sequence codecs (the report names the run they came from)")
+                             "sequence codecs and the grid section (the report names the run they came from)")
+    parser.add_argument("--reuse-video", action="store_true",
+                        help="with --reuse-frames: copy the saved sequence-codec sections too (Res-NeRV, NeRV "
+                             "and their classic peers) instead of measuring them")
+    parser.add_argument("--reuse-grid", action="store_true",
+                        help="with --reuse-frames: keep the saved grid section's parts and measure only those "
+                             "asked for now (a nonzero --grid-frames, --grid-curve-frames or --grid-stream-frames)")
+    parser.add_argument("--fast-modes", default=",".join(MODES),
+                        help="INR modes run with the fast preset (default all; e.g. qre at large sizes, '' for none)")
+    parser.add_argument("--grid-frames", type=int, default=DEFAULT_FRAMES,
+                        help="first frames of the per-frame section coded with the per-frame grid codec at "
+                             f"the targets (default {DEFAULT_FRAMES}; 0 skips it)")
+    parser.add_argument("--grid-curve-frames", type=int, default=1,
+                        help="first frames of the per-frame section coded with grid at each --grid-lambdas "
+                             "(its RD curve and BD-rate against AVIF; default 1, 0 skips it)")
+    parser.add_argument("--grid-lambdas", default=",".join(f"{v:g}" for v in DEFAULT_GRID_LAMBDAS),
+                        help="fixed distortion weights of the grid curve (comma-separated)")
+    parser.add_argument("--grid-steps", type=int, default=None,
+                        help="cold steps of a grid fit (default: the codec's `fast` preset; warm steps a 30th)")
+    parser.add_argument("--grid-stream-frames", type=int, default=16,
+                        help="first frames of each sequence coded as one grid stream at the targets "
+                             "(default 16; 0 skips it)")
     return parser
 
 
@@ -130,13 +160,29 @@ def config_from_args(args: argparse.Namespace) -> RdConfig:
     if frames < 1 or max_side < 8 or sequence_frames < -1:
         raise SystemExit(f"error: need --frames >= 1, --max-side >= 8 and --sequence-frames >= 0 (or all), "
                          f"got {frames}, {max_side} and {sequence_frames}")
-    runs = [RunSpec("fast", "fast", fast_steps, MODES, get_preset("fast"))]
+    fast_modes = tuple(m.strip().lower() for m in args.fast_modes.split(",") if m.strip())
+    unknown = [m for m in fast_modes if m not in MODES]
+    if unknown:
+        raise SystemExit(f"error: unknown --fast-modes {unknown}; choose from {', '.join(MODES)} ('' for none)")
+    try:
+        lambdas = tuple(float(v) for v in args.grid_lambdas.split(",") if v.strip())
+    except ValueError:
+        raise SystemExit(f"error: --grid-lambdas must be numbers, got {args.grid_lambdas!r}") from None
+    grid_frames, curve_frames, stream_frames = args.grid_frames, args.grid_curve_frames, args.grid_stream_frames
+    grid_steps = args.grid_steps
+    if args.quick:
+        grid_frames, curve_frames, stream_frames, lambdas, grid_steps = 1, 1, 3, lambdas[:1], QUICK["steps"]
+    if min(grid_frames, curve_frames, stream_frames) < 0 or any(v <= 0 for v in lambdas) or (grid_steps or 1) < 1:
+        raise SystemExit("error: grid frame counts must be >= 0 and --grid-lambdas positive")
+    runs = [RunSpec("fast", "fast", fast_steps, fast_modes, get_preset("fast"))] if fast_modes else []
     if paper_modes:
         runs.append(RunSpec("paper", "paper", paper_steps, paper_modes, get_preset("paper")))
     return RdConfig(data_dir=Path(args.data), sequences=sequences, frames=frames, max_side=max_side,
                     runs=tuple(runs), device=args.device, sequence_frames=sequence_frames,
                     nerv_preset=args.nerv_preset, nerv_epochs=nerv_epochs, nerv_bpp=args.nerv_bpp,
-                    aim_targets=args.aim_targets, object_steps=object_steps)
+                    aim_targets=args.aim_targets, object_steps=object_steps, grid_frames=grid_frames,
+                    grid_curve_frames=curve_frames, grid_lambdas=lambdas, grid_stream_frames=stream_frames,
+                    grid_steps=grid_steps)
 
 
 def sequence_dirs(config: RdConfig, quick: bool) -> list[Path]:
@@ -165,18 +211,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = output_dir(args)
     figures = figures_dir(args)
     figures.mkdir(parents=True, exist_ok=True)
+    def progress(partial: Report) -> None:  # an interrupted run keeps the sequences it measured
+        write_results(out, NAME, render_markdown(partial), partial.data())
+        log(f"  wrote the {len(partial.results)} sequence(s) measured so far to {out}")
+
     if args.render is not None:
         report = load_report(args.render, figures)
     elif args.reuse_frames is not None:
         report = measure_reusing_frames(args.reuse_frames, config_from_args(args), figures,
-                                        reproduce_command(__file__, sys.argv[1:] if argv is None else argv))
+                                        reproduce_command(__file__, sys.argv[1:] if argv is None else argv),
+                                        reuse_video=args.reuse_video, reuse_grid=args.reuse_grid,
+                                        progress=progress)
     else:
+        if args.reuse_video or args.reuse_grid:
+            raise SystemExit("error: --reuse-video and --reuse-grid need --reuse-frames FILE")
         config = config_from_args(args)
         dirs = sequence_dirs(config, args.quick)
         if not dirs:
             log(f"no sequences in {config.data_dir} (shared data absent?): nothing to measure, skipped")
             return 0
-        report = measure(config, dirs, figures, reproduce_command(__file__, sys.argv[1:] if argv is None else argv))
+        report = measure(config, dirs, figures, reproduce_command(__file__, sys.argv[1:] if argv is None else argv),
+                         progress=progress)
     markdown = render_markdown(report)
     data = report.data()
     paths = write_results(out, NAME, markdown, data)

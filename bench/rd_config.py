@@ -28,10 +28,12 @@ DEFAULT_PAPER_MODES = ("bs", "qre")
 DEFAULT_SEQUENCE_FRAMES = 60
 QUICK = {"frames": 1, "max_side": 96, "steps": 100, "sequences": 1, "sequence_frames": 6, "nerv_epochs": 6}
 VIDEO_CODECS = ("res-nerv", "nerv")
+DEFAULT_GRID_LAMBDAS = (40.0, 150.0, 600.0)
 BACKGROUND_DB = 30.0
 OBJECT_DB = 35.0
 CODEC_TITLES = {"jpeg": "JPEG", "webp": "WebP", "avif": "AVIF", "roi-jpeg": "ROI-JPEG",
-                "res-nerv": "Res-NeRV", "nerv": "NeRV"}
+                "res-nerv": "Res-NeRV", "nerv": "NeRV", "grid": "grid", "grid-stream": "grid stream",
+                "camera-jpeg": "camera JPEG"}
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,11 @@ class RdConfig:
     nerv_bpp: float | None = None  # None: the NeRV preset's architecture as is
     aim_targets: bool = False  # Res-NeRV: grow the NeRV / refit objects that miss the targets (see --aim-targets)
     object_steps: int | None = None  # None: the object preset's own (sequence codecs)
+    grid_frames: int = 0  # first frames of the per-frame section coded with per-frame grid at the targets (0: none)
+    grid_curve_frames: int = 0  # first frames of the per-frame section coded with grid at grid_lambdas (0: none)
+    grid_lambdas: tuple[float, ...] = DEFAULT_GRID_LAMBDAS
+    grid_stream_frames: int = 0  # first frames of each sequence coded as one grid stream at the targets (0: none)
+    grid_steps: int | None = None  # cold steps of a grid fit (None: GridSettings' own, the `fast` preset)
 
 
 @dataclass
@@ -121,6 +128,7 @@ class SequenceResult:
     targets: dict[str, Any] = field(default_factory=dict)
     pictures: list[str] = field(default_factory=list)
     video: dict[str, Any] = field(default_factory=dict)  # the sequence-codec section (empty: not run)
+    grid: dict[str, Any] = field(default_factory=dict)  # the grid section (rd_grid; empty: not run)
 
 
 @dataclass
@@ -134,12 +142,14 @@ class Report:
     command: str
     skipped: list[str]
     reused: dict[str, Any] | None = None  # the saved run the per-frame sections came from (--reuse-frames)
+    reused_video: dict[str, Any] | None = None  # the saved run the sequence-codec sections came from (--reuse-video)
 
     def data(self) -> dict[str, Any]:
         """The JSON form written to ``rd.json`` (and read back by ``--render``)."""
         return {"benchmark": NAME, "command": self.command, "environment": self.environment,
                 "seconds": self.seconds, "config": {**asdict(self.config), "data_dir": str(self.config.data_dir)},
-                "sequences": [asdict(r) for r in self.results], "skipped": self.skipped, "reused": self.reused}
+                "sequences": [asdict(r) for r in self.results], "skipped": self.skipped, "reused": self.reused,
+                "reused_video": self.reused_video}
 
 
 def config_from_dict(cfg: dict[str, Any]) -> RdConfig:
@@ -152,4 +162,7 @@ def config_from_dict(cfg: dict[str, Any]) -> RdConfig:
                     sequence_frames=cfg.get("sequence_frames", 0),
                     nerv_preset=cfg.get("nerv_preset", DEFAULT_NERV_PRESET), nerv_epochs=cfg.get("nerv_epochs"),
                     nerv_bpp=cfg.get("nerv_bpp"), aim_targets=cfg.get("aim_targets", False),
-                    object_steps=cfg.get("object_steps"))
+                    object_steps=cfg.get("object_steps"), grid_frames=cfg.get("grid_frames", 0),
+                    grid_curve_frames=cfg.get("grid_curve_frames", 0),
+                    grid_lambdas=tuple(cfg.get("grid_lambdas", DEFAULT_GRID_LAMBDAS)),
+                    grid_stream_frames=cfg.get("grid_stream_frames", 0), grid_steps=cfg.get("grid_steps"))

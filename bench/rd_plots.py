@@ -5,8 +5,39 @@ from __future__ import annotations
 from pathlib import Path
 
 from rd_config import CODEC_TITLES, VIDEO_CODECS, SequenceResult
+from rd_grid import curve_points
 
 from rinr_core.container import MODES
+
+
+def _mean(rows: list[dict], key: str) -> float:
+    values = [r[key] for r in rows if r.get(key) is not None and r[key] == r[key]]
+    return sum(values) / len(values) if values else float("nan")
+
+
+def _grid_marks(ax, result: SequenceResult, key: str) -> None:  # type: ignore[no-untyped-def]
+    """The grid section on one axis: grid's curve (and AVIF on the same frames), grid and stream at
+    the targets, the camera's JPEG."""
+    g = result.grid
+    if not g:
+        return
+    curve = g.get("curve")
+    if curve:
+        n = curve["frames"]
+        pts = sorted(curve_points(g), key=lambda p: p["bytes"])
+        ax.plot([p["bytes"] for p in pts], [p[key] for p in pts], "-", color="tab:red", lw=2, marker="D",
+                label=f"grid curve (first {n} frame(s))")
+        ax.plot([p["bytes"] for p in curve["avif"]], [p[key] for p in curve["avif"]], "--", color="tab:purple",
+                lw=1, label=f"AVIF (first {n} frame(s))")
+    for part, marker, color, title in (("per_frame", "P", "tab:red", "grid at the targets"),
+                                       ("stream", "*", "darkred", "grid stream at the targets")):
+        rows = g.get(part, {}).get("rows")
+        if rows:
+            ax.plot(_mean(rows, "bytes"), _mean(rows, key), marker, color=color, ms=14, ls="none",
+                    label=f"{title} ({len(rows)} frames)")
+    cam = g.get("camera_jpeg")
+    if cam:
+        ax.plot(_mean(cam, "bytes"), _mean(cam, key), "v", color="black", ms=10, ls="none", label="camera JPEG")
 
 
 def plot_sequence(result: SequenceResult, path: Path) -> Path:
@@ -37,6 +68,7 @@ def plot_sequence(result: SequenceResult, path: Path) -> Path:
             if s:
                 ax.plot(s["bytes"], s[key], marker, color="black" if codec == "res-nerv" else "tab:pink", ms=13,
                         ls="none", label=f"{CODEC_TITLES[codec]} (first {result.video['frames']} frames)")
+        _grid_marks(ax, result, key)
         ax.axhline(target, color="black", ls=":", lw=1)
         ax.set_xscale("log")
         ax.set_xlabel("bytes per frame")

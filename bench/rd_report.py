@@ -15,6 +15,7 @@ from rd_config import (
     RunSpec,
     SequenceResult,
 )
+from rd_grid_report import codec_table, grid_verdict_table, target_verdicts
 from rd_tables import (
     equal_bytes_table,
     target_table,
@@ -182,7 +183,7 @@ def goal_verdict(results: Sequence[SequenceResult], runs: Sequence[RunSpec]) -> 
 def size_note(results: Sequence[SequenceResult], runs: Sequence[RunSpec]) -> str:
     """Why small frames are hard for INRs: the background's fixed size in bits per pixel."""
     pixels = [r.size[0] * r.size[1] for r in results]
-    if not pixels:
+    if not pixels or not runs:
         return ""
     parts = []
     for spec in runs:
@@ -202,22 +203,115 @@ def size_note(results: Sequence[SequenceResult], runs: Sequence[RunSpec]) -> str
 
 
 def reused_lines(report: Report) -> list[str]:
-    """Where the per-frame sections came from when they were not measured in this run."""
+    """Where the sections not measured in this run came from."""
     if not report.reused:
         return []
-    r = report.reused
-    return [f"- **Two runs**: only the sequence-codec sections (\"Sequence codecs ...\") were measured in the run "
-            f"above (`{report.command}`). Everything else (the per-frame tables, findings, equal-bytes tables "
-            f"per sequence and their classic peers) is copied from the earlier run `{r['command']}`, measured "
-            f"{environment_line(r['environment'])}; run time {r['seconds'] / 60:.1f} min."]
+    r, v = report.reused, report.reused_video
+    measured = ("the grid section (\"Grid codecs ...\") was" if v else
+                "the sequence-codec sections (\"Sequence codecs ...\")" + (" and the grid section" if any(
+                    res.grid for res in report.results) else "") + " were")
+    lines = [f"- **Reused runs**: only {measured} measured in the run above (`{report.command}`). "
+             f"The per-frame tables, findings, equal-bytes tables per sequence and their classic peers are "
+             f"copied from the earlier run `{r['command']}`, measured {environment_line(r['environment'])}; run "
+             f"time {r['seconds'] / 60:.1f} min."]
+    if v:
+        lines.append(f"- The sequence-codec sections (Res-NeRV, NeRV and their classic peers) are copied from the "
+                     f"run `{v['command']}`, measured {environment_line(v['environment'])}; run time "
+                     f"{v['seconds'] / 60:.1f} min.")
+    return lines
 
 
 def reproduce_line(report: Report) -> str:
-    """The command(s) that reproduce the report."""
+    """The command(s) that reproduce the report, in the order they ran."""
     if not report.reused:
         return f"`{report.command}`"
-    return (f"`{report.reused['command']}` (per-frame sections), then `{report.command}` (sequence codecs, "
-            f"reusing the first run's `{report.reused['path']}`)")
+    commands = [report.reused["command"]]
+    if report.reused_video:
+        commands.append(report.reused_video["command"])
+    for res in report.results:
+        commands += res.grid.get("history") or list(res.grid.get("sources", {}).values())
+    commands.append(report.command)
+    ordered = list(dict.fromkeys(commands))
+    return (" then ".join(f"`{c}`" for c in ordered) + " (each `--reuse-frames` reads the `rd.json` an earlier "
+            "command wrote; `--render FILE` rebuilds this page from the last one without encoding)")
+
+
+def grid_header(config: RdConfig, results: Sequence[SequenceResult]) -> list[str]:
+    """The header lines describing the grid section as measured (empty when it was not run)."""
+    if not any(r.grid for r in results):
+        return []
+    parts = []
+    if config.grid_frames:
+        recipe = ("preset `fast`: 1200 cold steps + up to 6 rate rounds" if config.grid_steps is None else
+                  f"**reduced** to {config.grid_steps} cold steps + up to 6 rate rounds")
+        parts.append(f"per-frame `grid` (`.rinr` v2, {recipe}) on the "
+                     f"first {config.grid_frames} frame(s) of the per-frame section"
+                     + (f" (**reduced** from its {config.frames}, for CPU time)" if config.grid_frames < config.frames else "")
+                     + ", its rate control asked for "
+                     f"background >= {config.background_db:g} dB and object >= {config.object_db:g} dB")
+    if config.grid_curve_frames:
+        parts.append(f"its RD curve at fixed distortion weights {', '.join(f'{v:g}' for v in config.grid_lambdas)} "
+                     f"(no targets, object weight 20x), on the first {config.grid_curve_frames} frame(s), "
+                     "against AVIF swept on the same frame(s) (BD-rate)")
+    if config.grid_stream_frames:
+        parts.append(f"`grid stream` (the runtime's `codec = \"grid\"`) on the first {config.grid_stream_frames} frames "
+                     "of each sequence (**reduced** from the issue's 120, for CPU time), asked for the same targets: a base of its first 2 frames (networks trained "
+                     "on them, sent once), then the rest as one update (latents only, warm-started); bytes per "
+                     "frame amortize the whole merged stream")
+    titles = {"per_frame": "grid at the targets", "curve": "grid curve", "stream": "grid stream",
+              "camera_jpeg": "camera JPEG"}
+    by: dict[str, set[str]] = {}
+    for r in results:
+        for part, command in r.grid.get("sources", {}).items():
+            by.setdefault(command, set()).add(titles.get(part, part))
+    measured = (["- **Grid parts measured by**: " + "; ".join(f"{', '.join(sorted(p))}: `{c}`" for c, p in by.items())]
+                if len(by) > 1 else [])
+    return measured + ["- **Grid codecs**: " + "; ".join(parts) + ". Every grid PSNR is measured on pixels decoded from the "
+            "bytes. Encode seconds are wall time and the process's own CPU time (one thread, machine shared).",
+            "- **JPEG baseline**: the `JPEG` columns are Pillow's JPEG (4:2:0, optimized Huffman tables) at a "
+            "searched quality, encoded from the reference frame; **camera JPEG** is the camera's JPEG "
+            "(`rinr_core.images.camera_jpeg`: the source file's own quantization tables and chroma subsampling, "
+            "re-encoded at this size, as the runtime's JPEG relay sends a resized frame), one fixed point per "
+            "frame, in the grid section and the plots."]
+
+
+def grid_section(results: Sequence[SequenceResult], config: RdConfig) -> list[str]:
+    """The report's grid section (empty when it was not run)."""
+    with_grid = [r for r in results if r.grid]
+    if not with_grid:
+        return []
+    return [
+        "",
+        f"## Grid codecs: every codec at background >= {config.background_db:g} dB and object >= "
+        f"{config.object_db:g} dB",
+        "",
+        "Bytes per frame. Classic codecs: mean of the smallest payload reaching both targets on each frame of "
+        "the per-frame section (a mean only when reached on every frame). Camera JPEG, QRE and Res-NeRV: as "
+        "sent, at their fixed setting (frames meeting the targets counted). Grid codecs: as their rate control "
+        "left them (it aims at the targets; frames meeting them counted). Different rows cover different "
+        "frames where they say so (Res-NeRV and grid stream: the first frames of the sequence).",
+        "",
+        codec_table(with_grid, config),
+        "",
+        "Grid against the smallest classic payload at the targets of the same frames (per-frame grid: the "
+        "per-frame section's frames; stream: the sequence's first frames, classic sizes from the sequence-codec "
+        "section when it covers them), and the BD-rate of grid's curve against AVIF's on the same frame(s) "
+        "(negative: grid needs fewer bytes at equal PSNR; '-': the curves do not overlap). Goal met: targets met "
+        "with no more bytes than that frame's best classic payload.",
+        "",
+        grid_verdict_table(with_grid, config),
+        "",
+        "**Targets of issue 12**:",
+        "",
+        *target_verdicts(with_grid, config),
+        "",
+        "A larger sample of both grid codecs at 160 px (frames 0-7 of every sequence, with JPEG and AVIF 4:4:4 "
+        "among the classic peers, box weighting against a residual object INR) is `bench/grid_quick.py`'s "
+        "[grid.md](grid.md).",
+        *([] if config.max_side != 160 else [
+            "", "The same comparison at 320 px (per-frame grid, classic codecs and the camera's JPEG on frame 0 of each "
+            "sequence; no QRE, Res-NeRV or stream there, for CPU time) is [rd.320.md](rd.320.md)."]),
+    ]
 
 
 def render_markdown(report: Report) -> str:
@@ -226,7 +320,7 @@ def render_markdown(report: Report) -> str:
     sizes = ", ".join(f"{r.name} {r.size[0]}x{r.size[1]}" for r in results)
     qualities = sorted({r.source_jpeg_quality for r in results if r.source_jpeg_quality is not None})
     lines = [
-        "# Rate-distortion: Residual-INR modes vs JPEG, WebP, AVIF and ROI-JPEG",
+        "# Rate-distortion: grid, Residual-INR modes and Res-NeRV vs JPEG, WebP, AVIF and ROI-JPEG",
         "",
         f"- **Measured**: {environment_line(report.environment)}; total run time {report.seconds / 60:.1f} min.",
         *reused_lines(report),
@@ -234,6 +328,7 @@ def render_markdown(report: Report) -> str:
         f"resized so the longer side is {config.max_side} px ({sizes}). Numbers are means per frame.",
         *(f"- **INR preset** {spec.describe()}." for spec in config.runs),
         *video_header(config, results),
+        *grid_header(config, results),
         "- **Classic peers** (Pillow defaults; JPEG 4:2:0 with optimized Huffman tables): at *equal bytes* "
         "each codec gets the highest quality whose payload fits that frame's QRE payload of the same run "
         "(ROI-JPEG: best object PSNR over an object-quality grid); for the *targets* table, the smallest "
@@ -258,17 +353,17 @@ def render_markdown(report: Report) -> str:
         goal_verdict(results, config.runs),
         "",
         classic_gap_note(results),
-        "",
-        "## Where the INRs win and lose (equal bytes)",
-        "",
-        *findings(results, config.runs),
-        "",
-        size_note(results, config.runs),
-        *video_section(results, config),
-        "",
-        "## Per sequence, equal bytes",
+        *grid_section(results, config),
     ]
+    if config.runs:
+        lines += ["", "## Where the INRs win and lose (equal bytes)", "", *findings(results, config.runs), "",
+                  size_note(results, config.runs)]
+    lines += [*video_section(results, config), "", "## Per sequence, equal bytes" if config.runs else "## Plots"]
     for res in results:
+        if not config.runs:
+            lines += ["", f"- {res.name}: `" + "`, `".join(res.pictures) + f"` (in `{FIGURES_NOTE}`, not committed: "
+                      "they show frames of `../shared/data`)"]
+            continue
         w, h = res.size
         lines += [
             "",
