@@ -14,6 +14,7 @@ from rinr_core.errors import (
     ConfigError,
     MalformedPayloadError,
     NotARinrFileError,
+    PayloadError,
     TruncatedPayloadError,
     UnsupportedVersionError,
 )
@@ -127,6 +128,18 @@ def test_a_truncated_rlut_is_refused(rlut: bytes, cut: int) -> None:
         unpack(rlut[:cut])
 
 
+def test_every_prefix_and_every_flipped_byte_of_an_rlut_is_refused(rlut: bytes) -> None:
+    # every shorter file says it is truncated; no single damaged byte yields tables
+    for cut in range(len(rlut)):
+        with pytest.raises(TruncatedPayloadError, match="truncated"):
+            unpack(rlut[:cut])
+    for at in range(len(rlut)):
+        damaged = bytearray(rlut)
+        damaged[at] ^= 1 << (at % 8)
+        with pytest.raises(PayloadError, match=r"\.rlut|RLUT"):
+            unpack(bytes(damaged))
+
+
 def test_a_future_version_and_a_foreign_file_are_refused(rlut: bytes) -> None:
     future = rlut[:4] + bytes([2]) + rlut[5:]
     with pytest.raises(UnsupportedVersionError, match="version 2"):
@@ -194,5 +207,9 @@ def test_training_restores_unseen_frames() -> None:
     # Assert: the unseen frames got better, and the tables say what they were trained for
     gain = mean_psnr(frames[4:], restored) - mean_psnr(frames[4:], degraded[4:])
     assert gain > 0.3
+    # what an edge looks up is what the trained network computes, bit for bit
+    assert trained.tables.promised_error == 0
+    for image, looked_up in zip(degraded[4:], restored, strict=True):
+        assert np.array_equal(looked_up, _forward(trained.net, image))
     assert trained.tables.meta["codec"] == "blur" and trained.tables.meta["train_frames"] == 4
     assert trained.losses[-1] < trained.losses[0]
