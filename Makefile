@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(PY) -m fog.demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 bench: $(STAMP)
 	$(PY) bench/rd.py

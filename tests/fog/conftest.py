@@ -11,11 +11,15 @@ import torch
 from flwr.app import Context, RecordDict
 
 from edge.client_app import app as client_app
+from fog.launch import LocalSuperLink
 from fog.local_grid import LocalGrid
+from fog.report import load_report
 from fog.server_app import app as server_app
 from fog.server_app import report_path
 
 torch.set_num_threads(1)
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -47,3 +51,40 @@ def run_fog() -> RunFog:
         return grid, json.loads(report_path(context).read_text())
 
     return run
+
+
+@pytest.fixture
+def flwr_run(tmp_path: Path) -> Callable[..., dict]:
+    """Run the app through a real ``flwr run .`` on a private local SuperLink (``nodes``
+    SuperNodes, stores under the config's ``edge-dir``, no encode cache); check that it
+    completed without errors and return its report."""
+
+    def run(overrides: dict, *, nodes: int = 3, timeout: float = 400) -> dict:
+        run_dir = tmp_path / "flwr-run"
+        config = {**overrides, "node-wait-s": 60.0, "run-dir": str(run_dir), "cache-dir": ""}
+        with LocalSuperLink(PROJECT_DIR, flwr_home=tmp_path / "flwr",
+                            echo=lambda line: None) as link:
+            result = link.run(config, run_dir, num_nodes=nodes, timeout=timeout)
+        assert result.ok, (result.status, result.details, result.log_path.read_text()[-3000:])
+        report = load_report(run_dir / "report.json")
+        assert report["summary"]["status"] == "completed" and report["summary"]["errors"] == []
+        return report
+
+    return run
+
+
+def delivered_exactly_once(report: dict, nodes: tuple[str, ...]) -> bool:
+    """Whether every frame of ``report`` reached every node but its owner exactly once and
+    no node reported a frame broken."""
+    pairs = [(node, fid) for r in report["rounds"] for node, ids in r["delivered"].items()
+             for fid in ids]
+    expected = {(node, fid) for fid, f in report["frames"].items() for node in nodes
+                if node != f["owner"]}
+    return (len(pairs) == len(set(pairs)) and set(pairs) == expected
+            and all(not r["broken"] for r in report["rounds"]))
+
+
+@pytest.fixture
+def exactly_once() -> Callable[[dict, tuple[str, ...]], bool]:
+    """:func:`delivered_exactly_once`, for tests."""
+    return delivered_exactly_once

@@ -12,39 +12,27 @@ from pathlib import Path
 import pytest
 
 from edge.store import NodeStore
-from fog.launch import LocalSuperLink
-from fog.report import load_report
 from rinr_core.grid.stream import decode_stream
 from rinr_core.grid.stream_format import is_stream, unpack_stream
 from rinr_runtime.records import KIND_RINRS
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 NODES = ("p0", "p1", "p2")
 
 
 @pytest.mark.slow
-def test_grid_frames_reach_every_other_node_exactly_once_through_flwr_run(tiny_config: dict,
-                                                                          tmp_path: Path) -> None:
+def test_grid_frames_reach_every_other_node_exactly_once_through_flwr_run(
+        tiny_config: dict, tmp_path: Path, flwr_run, exactly_once) -> None:
     # Prepare: 3 nodes, 2 rounds of 2 new frames each, grid streams with a 20-step fit
-    run_dir = tmp_path / "flwr-run"
-    overrides = {**tiny_config, "node-wait-s": 60.0, "codec": "grid", "inr-steps": 20,
-                 "nerv-preset": "quick", "run-dir": str(run_dir), "cache-dir": ""}
+    overrides = {**tiny_config, "codec": "grid", "inr-steps": 20,
+                 "nerv-preset": "quick"}
 
     # Execute
-    with LocalSuperLink(PROJECT_DIR, flwr_home=tmp_path / "flwr", echo=lambda line: None) as link:
-        result = link.run(overrides, run_dir, num_nodes=3, timeout=400)
+    report = flwr_run(overrides, nodes=3, timeout=400)
 
-    # Assert: the run completed and every frame reached every other node exactly once
-    assert result.ok, (result.status, result.details, result.log_path.read_text()[-3000:])
-    report = load_report(run_dir / "report.json")
-    assert report["summary"]["status"] == "completed" and report["summary"]["errors"] == []
+    # Assert: the run completed (checked by flwr_run), every frame reached every other node once
     frames = report["frames"]
     assert len(frames) == 3 * 4 - 3  # 4 per node, every 4th held back for validation
-    pairs = [(node, fid) for r in report["rounds"] for node, ids in r["delivered"].items()
-             for fid in ids]
-    expected = {(node, fid) for fid, f in frames.items() for node in NODES if node != f["owner"]}
-    assert len(pairs) == len(set(pairs)) and set(pairs) == expected
-    assert all(not r["broken"] for r in report["rounds"])
+    assert exactly_once(report, NODES)
 
     # Assert: each SuperNode holds the two other nodes' grid streams, whole (updates merged in),
     # with every delivered frame decodable from them
