@@ -22,6 +22,27 @@ torch.set_num_threads(1)
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
+TINY_DETECTOR = """\
+nc: 1
+backbone:
+  - [-1, 1, Conv, [8, 3, 2]]
+  - [-1, 1, Conv, [16, 3, 2]]
+  - [-1, 1, Conv, [16, 3, 2]]
+head:
+  - [[2], 1, Detect, [nc]]
+"""
+"""A one-level YOLOv8-style detector (about 0.24 MB of weights instead of yolov8n's 12 MB):
+training in a test takes seconds, and at test scale frames can outweigh the weights."""
+
+
+@pytest.fixture
+def tiny_detector(tmp_path: Path) -> str:
+    """Path of :data:`TINY_DETECTOR` written as a model YAML (the run config's ``model``)."""
+    model = tmp_path / "tiny-detector.yaml"
+    model.write_text(TINY_DETECTOR)
+    return str(model)
+
+
 @pytest.fixture
 def tiny_config(tmp_path: Path) -> dict:
     """Three-node, two-round run on 48x32 generated frames; no YOLO training."""

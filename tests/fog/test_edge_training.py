@@ -15,24 +15,13 @@ from fog.launch import LocalSuperLink
 from fog.report import load_report
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-TINY_DETECTOR = """\
-nc: 1
-backbone:
-  - [-1, 1, Conv, [8, 3, 2]]
-  - [-1, 1, Conv, [16, 3, 2]]
-  - [-1, 1, Conv, [16, 3, 2]]
-head:
-  - [[2], 1, Detect, [nc]]
-"""
 
 
 @pytest.fixture
-def fg_config(tiny_config: dict, tmp_path: Path) -> dict:
+def fg_config(tiny_config: dict, tiny_detector: str) -> dict:
     """One round of JPEG relay and forward-gradient training (8-bit) of the tiny detector."""
-    model = tmp_path / "tiny-detector.yaml"
-    model.write_text(TINY_DETECTOR)
     return {**tiny_config, "num-server-rounds": 1, "frames-per-round": 0, "frames-per-node": 8,
-            "val-every": 4, "codec": "jpeg", "train": True, "model": str(model), "epochs": 1,
+            "val-every": 4, "codec": "jpeg", "train": True, "model": tiny_detector, "epochs": 1,
             "imgsz": 32, "batch": 6, "edge-training": "forward-gradient", "fg-directions": 2,
             "fg-bits": 8, "trainable": "head"}
 

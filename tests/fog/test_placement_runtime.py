@@ -22,31 +22,18 @@ TOLERANCE = 0.05
 ENVELOPE_JITTER = 100
 """Bytes per node a ledger cell may differ by without a payload (metric values, ids)."""
 
-# A one-level detector (about 0.24 MB of weights instead of yolov8n's 12 MB), so that at test
-# scale the frames can outweigh the weights: the choice then turns on devices and frame sizes.
-TINY_DETECTOR = """\
-nc: 1
-backbone:
-  - [-1, 1, Conv, [8, 3, 2]]
-  - [-1, 1, Conv, [16, 3, 2]]
-  - [-1, 1, Conv, [16, 3, 2]]
-head:
-  - [[2], 1, Detect, [nc]]
-"""
 
 
 @pytest.fixture
-def training_config(tiny_config: dict, tmp_path: Path) -> dict:
+def training_config(tiny_config: dict, tiny_detector: str) -> dict:
     """One round of ``placement = auto`` with YOLO training on the tiny detector.
 
     8 frames per node, every 4th held out: 6 frames shared per node and a held-out frame on
     every node in round 1 (a node without one does not train, which the model does not count).
     """
-    model = tmp_path / "tiny-detector.yaml"
-    model.write_text(TINY_DETECTOR)
     return {**tiny_config, "num-server-rounds": 1, "frames-per-round": 0, "frames-per-node": 8,
             "val-every": 4, "codec": "jpeg", "placement": "auto", "train": True,
-            "model": str(model), "epochs": 1, "imgsz": 32, "batch": 6}
+            "model": tiny_detector, "epochs": 1, "imgsz": 32, "batch": 6}
 
 
 def _run(run_fog, config: dict, nodes: int) -> dict:
