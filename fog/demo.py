@@ -53,9 +53,9 @@ DEMO_CONFIG: dict[str, bool | int | float | str] = {
 """Demo settings that differ from the defaults of ``[tool.flwr.app.config]``.
 
 The codec is Residual-INR: on these generated frames the grid codec reached about the same
-object PSNR with 1.36x smaller payloads than the JPEGs but took 3x longer to encode (a 3-node
-run, 2026-12-02: 272 s of fog encoding against 80 s), which the demo's 5-minute budget cannot
-hold. The detector settings (12 epochs per round, batch 2, 96 px) are the cheapest measured
+object PSNR with 1.36x smaller payloads than the JPEGs but needed 272 s of fog encoding where
+Residual-INR needed 147 s under a heavier load (``docs/results/demo.md``), which the demo's
+5-minute budget cannot hold. The detector settings (12 epochs per round, batch 2, 96 px) are the cheapest measured
 here that take YOLOv8n from scratch past mAP50 0.3 on every node by round 2."""
 
 
