@@ -2,7 +2,10 @@
 
 The project's own default data: each seed gives a different scene (sky/ground, blobs, texture,
 a slow camera pan) with one textured object (ellipse, rounded panel or vehicle-like shape) that
-moves smoothly and changes size slowly. Boxes are the object's exact pixel bounding box, so
+moves smoothly and changes size slowly. Frames are rendered like a camera's: the scene through a
+lens (a Gaussian point-spread function of :data:`OPTICS_SIGMA` pixels), then sensor noise.
+Objects are painted like real ones: a saturated body colour with stripes and tinted windows
+in darker shades of it, smooth surface detail and a dark outline. Boxes are the object's exact pixel bounding box, so
 tests and demos need no downloaded data. Frames depend only on ``(seed, width, height, index)``:
 a shorter sequence is a prefix of a longer one.
 """
@@ -22,6 +25,9 @@ from rinr_core.frames import Frame
 MIN_SIDE = 16
 SHAPES = ("ellipse", "panel", "vehicle")
 _NOISE_SIGMA = 1.5  # per-frame sensor noise, grey levels
+OPTICS_SIGMA = 0.7
+"""Standard deviation (pixels) of the lens blur applied before the sensor noise."""
+_TEXTURE_CELLS = 6  # surface detail: a 6x6 grid of grey offsets, bilinearly interpolated
 _PARTITION_SALT = 0x52494E52  # "RINR": keeps partition seeds apart from plain seeds
 
 
@@ -49,9 +55,9 @@ class _Object:
 
     shape: str
     color: np.ndarray
-    stripe_color: np.ndarray
+    stripe_color: np.ndarray  # a darker shade of ``color``
     stripes: tuple[float, float, float]  # cycles across the width, phase, tilt
-    texture: np.ndarray  # (16, 16) fixed high-frequency detail in object coordinates
+    texture: np.ndarray  # (cells, cells) fixed surface detail in object coordinates
     size: tuple[float, float]  # base width, height in pixels
     growth: tuple[float, float, float]  # relative size amplitude, period, phase
     path: np.ndarray  # (2, 2, 3): axis x/y, harmonic, (amplitude, period, phase)
@@ -200,9 +206,9 @@ def _make_object(
     return _Object(
         shape=shape,
         color=color,
-        stripe_color=255.0 - color * rng.uniform(0.5, 0.9),
+        stripe_color=color * rng.uniform(0.45, 0.65),
         stripes=(rng.uniform(3, 7), rng.uniform(0, 2 * math.pi), rng.uniform(-0.6, 0.6)),
-        texture=rng.normal(0.0, 14.0, (16, 16)),
+        texture=rng.normal(0.0, 10.0, (_TEXTURE_CELLS, _TEXTURE_CELLS)),
         size=(base_w, base_h),
         growth=(growth_amp, rng.uniform(60, 140), rng.uniform(0, 2 * math.pi)),
         path=path,
@@ -229,13 +235,25 @@ def _object_color(rng: np.random.Generator, background: _Background) -> np.ndarr
 
 
 def _render_frame(scene: _Scene, seed: int, index: int, label: str) -> Frame:
-    """Render frame ``index``: background, object, then sensor noise."""
+    """Render frame ``index``: background, object, lens blur, then sensor noise."""
     canvas = _background(scene, index)
     box = _draw_object(scene, canvas, index)
+    canvas = _lens_blur(canvas, OPTICS_SIGMA)
     rng = np.random.default_rng([seed, scene.width, scene.height, index])
     canvas += _NOISE_SIGMA * rng.standard_normal(canvas.shape, dtype=np.float32)
     image = np.clip(canvas, 0, 255).round().astype(np.uint8)
     return Frame(image, box, f"syn{seed}_{index:04d}", label, {"index": index, "seed": seed})
+
+
+def _lens_blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """``image`` through a separable Gaussian point-spread function (edges replicated)."""
+    radius = max(1, math.ceil(3 * sigma))
+    taps = np.exp(-(np.arange(-radius, radius + 1) ** 2) / (2 * sigma**2))
+    taps /= taps.sum()
+    padded = np.pad(image, ((radius, radius), (radius, radius), (0, 0)), mode="edge")
+    height, width = image.shape[:2]
+    rows = sum(t * padded[:, k : k + width] for k, t in enumerate(taps))
+    return sum(t * rows[k : k + height] for k, t in enumerate(taps)).astype(np.float32)
 
 
 def _background(scene: _Scene, t: int) -> np.ndarray:
@@ -322,19 +340,30 @@ def _draw_object(scene: _Scene, canvas: np.ndarray, t: int) -> tuple[int, int, i
 
 
 def _object_pixels(obj: _Object, u: np.ndarray, v: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Object colours at object-space points: shading, stripes, fine texture, dark outline."""
+    """Object colours at object-space points: shading, stripes, surface detail, dark outline."""
     cycles, phase, slant = obj.stripes
-    stripe = (np.sin(2 * math.pi * cycles * (u + slant * v) + phase) > 0.2)[..., None]
-    colors = np.where(stripe, obj.stripe_color, obj.color) * (1.15 - 0.35 * v)[..., None]
-    tex_r = np.clip((v * 16).astype(int), 0, 15)
-    tex_c = np.clip((u * 16).astype(int), 0, 15)
-    colors = colors + obj.texture[tex_r, tex_c][..., None]
+    wave = np.sin(2 * math.pi * cycles * (u + slant * v) + phase)
+    stripe = (1.0 / (1.0 + np.exp(-4.0 * (wave - 0.2))))[..., None]  # painted, soft-edged
+    colors = obj.color + (obj.stripe_color - obj.color) * stripe
+    colors = colors * (1.15 - 0.35 * v)[..., None] + _surface(obj.texture, u, v)[..., None]
     if obj.shape == "vehicle":
         window = (v > 0.08) & (v < 0.34) & (u > 0.28) & (u < 0.66)
-        colors = np.where(window[..., None], np.array([70.0, 95.0, 120.0]), colors)
+        colors = np.where(window[..., None], obj.color * 0.3 + 25.0, colors)  # tinted glass
         colors = np.where((v > 0.85)[..., None], colors * 0.25 + 15.0, colors)  # wheels
     edge = mask & ~_inner(mask)
     return np.where(edge[..., None], colors * 0.45, colors)
+
+
+def _surface(texture: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The object's surface detail at object-space points: ``texture`` bilinearly interpolated."""
+    cells = texture.shape[0]
+    fu, fv = np.clip(u, 0, 1) * (cells - 1), np.clip(v, 0, 1) * (cells - 1)
+    iu = np.minimum(fu.astype(int), cells - 2)
+    iv = np.minimum(fv.astype(int), cells - 2)
+    au, av = fu - iu, fv - iv
+    top = texture[iv, iu] * (1 - au) + texture[iv, iu + 1] * au
+    bottom = texture[iv + 1, iu] * (1 - au) + texture[iv + 1, iu + 1] * au
+    return top * (1 - av) + bottom * av
 
 
 def _inner(mask: np.ndarray) -> np.ndarray:
