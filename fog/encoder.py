@@ -198,16 +198,16 @@ class FogEncoder:
             uploads[upload.frame_id] = (upload, frame)
         encoded: list[EncodedFrame] = []
         now = hits = 0
-        for owner, items in by_owner.items():
-            for segment in self.streams.encode(owner, items):
-                for fid, metrics in zip(segment.frame_ids, segment.metrics, strict=True):
-                    upload, frame = uploads[fid]
-                    encoded.append(EncodedFrame(fid, owner, KIND_RINRS, b"", frame.box,
-                                                frame.label, upload.jpeg, metrics,
-                                                cached=segment.cached,
-                                                stream=segment.stream.stream_id))
-                if segment.cached:
-                    hits += len(segment.frame_ids)
-                else:
-                    now += len(segment.frame_ids)
+        for segment in self.streams.encode(by_owner):
+            owner = segment.stream.owner
+            for fid, metrics in zip(segment.frame_ids, segment.metrics, strict=True):
+                upload, frame = uploads[fid]
+                encoded.append(EncodedFrame(fid, owner, KIND_RINRS, b"", frame.box,
+                                            frame.label, upload.jpeg, metrics,
+                                            cached=segment.cached,
+                                            stream=segment.stream.stream_id))
+            if segment.cached:
+                hits += len(segment.frame_ids)
+            else:
+                now += len(segment.frame_ids)
         return EncodeOutcome(encoded, rejected, encoded_now=now, cache_hits=hits)

@@ -22,13 +22,15 @@ rebuilds identical streams without fitting again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import multiprocessing
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from fog.encode_cache import EncodeCache, content_key, jpeg_digest, settings_fields
-from rinr_core.codecs import Codec, Container, get_container
-from rinr_core.codecs.base import Updater
+from rinr_core.codecs import Codec, Container, get_codec, get_container
+from rinr_core.codecs.base import CodecOptions, Updater
 from rinr_core.errors import ConfigError
 from rinr_core.frames import Frame
 from rinr_runtime.config import RuntimeConfig
@@ -132,8 +134,46 @@ class SegmentResult:
     cached: bool
 
 
+def encode_segment(codec_name: str, options: CodecOptions, base: bytes | None,
+                   frames: Sequence[Frame]) -> tuple[bytes, list[dict]]:
+    """One segment: a stream's base (``base is None``) or an update of ``base``, as
+    ``(payload, per-frame metrics)``. Module-level so encode workers can run it."""
+    codec = get_codec(codec_name)
+    if base is None:
+        encoded = codec.encode(frames, options)
+        return encoded.payload, encoded.metrics
+    assert codec.update is not None  # StreamEncoder checks it
+    update = codec.update(base, frames, options)
+    return update.payload, update.metrics
+
+
+def _worker_threads(threads: int) -> None:
+    """Initializer of an encode worker: its share of the machine's CPU threads."""
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+@dataclass
+class _Pending:
+    """A segment to append: its stream, frames, cache key and, once known, its bytes."""
+
+    stream: Stream
+    members: list[tuple[str, bytes, Frame]]
+    key: str
+    base: bytes | None
+    data: bytes = b""
+    metrics: list[dict] = field(default_factory=list)
+    cached: bool = False
+
+
 class StreamEncoder:
-    """Encodes each node's new frames into its streams (see the module docstring)."""
+    """Encodes each node's new frames into its streams (see the module docstring).
+
+    With ``encode-workers`` > 1, segments of different streams that miss the cache are
+    encoded in that many processes at once (each with its share of the CPU threads); a
+    stream's segments are always encoded in order.
+    """
 
     def __init__(self, config: RuntimeConfig, cache: EncodeCache) -> None:
         self.codec: Codec = config.codec_spec
@@ -144,32 +184,50 @@ class StreamEncoder:
         self.options = config.codec_options()
         self.settings = sequence_settings(config)
         self.cache = cache
+        self.workers = config.encode_workers
         self.streams: dict[str, Stream] = {}
 
-    def encode(self, owner: str, items: Sequence[tuple[str, bytes, Frame]]) -> list[SegmentResult]:
-        """Append ``(frame id, jpeg, frame)`` of ``owner``, in capture order, to its streams."""
-        groups: dict[str, list[tuple[str, bytes, Frame]]] = {}
-        for item in items:
-            groups.setdefault(stream_id(owner, item[2]), []).append(item)
+    def encode(self, by_owner: Mapping[str, Sequence[tuple[str, bytes, Frame]]]
+               ) -> list[SegmentResult]:
+        """Append each owner's ``(frame id, jpeg, frame)`` items, in capture order, to its
+        streams; one result per segment, owners in the given order."""
+        pending = []
+        for owner, items in by_owner.items():
+            groups: dict[str, list[tuple[str, bytes, Frame]]] = {}
+            for item in items:
+                groups.setdefault(stream_id(owner, item[2]), []).append(item)
+            for sid, members in groups.items():
+                stream = self.streams.setdefault(sid, Stream(sid, owner))
+                base = stream.merged or None
+                key = segment_key(self.settings, base, [(jpeg, f.box) for _, jpeg, f in members])
+                job = _Pending(stream, members, key, base)
+                hit = self.cache.get(key)
+                if hit is not None:
+                    job.data, job.metrics, job.cached = hit.payload, list(hit.metrics["frames"]), True
+                pending.append(job)
+        self._run([job for job in pending if not job.cached])
         results = []
-        for sid, members in groups.items():
-            stream = self.streams.setdefault(sid, Stream(sid, owner))
-            base = stream.merged or None
-            key = segment_key(self.settings, base, [(jpeg, f.box) for _, jpeg, f in members])
-            hit = self.cache.get(key)
-            if hit is not None:
-                data, metrics, cached = hit.payload, list(hit.metrics["frames"]), True
-            else:
-                frames = [f for _, _, f in members]
-                if base is None:
-                    encoded = self.codec.encode(frames, self.options)
-                    data, metrics = encoded.payload, encoded.metrics
-                else:
-                    update = self.update(base, frames, self.options)
-                    data, metrics = update.payload, update.metrics
-                self.cache.put(key, data, {"frames": metrics})
-                cached = False
-            ids = [fid for fid, _, _ in members]
-            stream.append(data, ids, [f.label for _, _, f in members])
-            results.append(SegmentResult(stream, ids, metrics, cached))
+        for job in pending:
+            if not job.cached:
+                self.cache.put(job.key, job.data, {"frames": job.metrics})
+            ids = [fid for fid, _, _ in job.members]
+            job.stream.append(job.data, ids, [f.label for _, _, f in job.members])
+            results.append(SegmentResult(job.stream, ids, job.metrics, job.cached))
         return results
+
+    def _run(self, jobs: list[_Pending]) -> None:
+        """Encode ``jobs`` (at most one per stream: each extends its stream's merged bytes)."""
+        calls = [(self.codec.name, self.options, job.base, [f for _, _, f in job.members])
+                 for job in jobs]
+        workers = min(self.workers, len(jobs))
+        if workers <= 1:
+            outputs = [encode_segment(*call) for call in calls]
+        else:
+            import torch
+
+            threads = max(1, torch.get_num_threads() // workers)
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=_worker_threads, initargs=(threads,)) as pool:
+                outputs = list(pool.map(encode_segment, *zip(*calls, strict=True)))
+        for job, (data, metrics) in zip(jobs, outputs, strict=True):
+            job.data, job.metrics = data, metrics

@@ -81,6 +81,8 @@ KEYS: tuple[Key, ...] = (
     Key("target-object-db", 0.0, "`res-nerv`: refit an object INR below this PSNR with the next "
         "larger object tier (0: off)."),
     Key("encode-batch", 32, "Most frames the fog fits in one batched encode call."),
+    Key("encode-workers", 1, "Stream codecs: processes the fog encodes different cameras' "
+        "segments in at once, each with its share of the CPU threads (1: in the fog's process)."),
     Key("post-filter", "none", "Restoration of decoded frames at the edges: `none`, or `lut` (the "
         "fog trains a look-up post-filter for its codec on the first frames it encodes, trains "
         "a new one when its gain on new frames falls under half, and sends each one once to "
@@ -187,6 +189,7 @@ class RuntimeConfig:
     target_background_db: float
     target_object_db: float
     encode_batch: int
+    encode_workers: int
     post_filter: str
     post_filter_steps: int
     max_upload_frames: int
@@ -266,6 +269,7 @@ class RuntimeConfig:
             "target-background-db": self.target_background_db >= 0,
             "target-object-db": self.target_object_db >= 0,
             "encode-batch": self.encode_batch >= 1,
+            "encode-workers": self.encode_workers >= 1,
             "post-filter": self.post_filter in POST_FILTERS,
             "post-filter-steps": self.post_filter_steps >= 1,
             "max-upload-frames": self.max_upload_frames >= 1,

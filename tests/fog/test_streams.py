@@ -243,3 +243,35 @@ def test_a_restarted_fog_rebuilds_its_streams_from_the_cache(stream_config, run_
     assert sum(r["cache_hits"] for r in second["rounds"]) == len(first["frames"]) == 15
     assert _stream_files(stream_config["edge-dir"], 1, "p0") == _stream_files(
         stream_config["edge-dir"], 2, "p0")
+
+
+# --- encode workers ---------------------------------------------------------------------------
+
+
+def test_encode_workers_give_the_same_streams_as_one_process() -> None:
+    # Prepare: two cameras' grid streams, a base then an update each, with no cache
+    from fog.encode_cache import EncodeCache
+    from rinr_core.images import encode_image
+    from rinr_core.synthetic import generate_partition
+
+    frames = {f"p{p}": generate_partition(p, 4, width=48, height=32) for p in range(2)}
+    items = {owner: [(f"{owner}-{k}", encode_image(f.image, "JPEG", 90), f)
+                     for k, f in enumerate(fs)] for owner, fs in frames.items()}
+
+    def streams(workers: int) -> dict[str, list[bytes]]:
+        config = RuntimeConfig.from_run_config({"codec": "grid", "inr-steps": 10,
+                                                "nerv-preset": "quick",
+                                                "encode-workers": workers})
+        encoder = fog.streams.StreamEncoder(config, EncodeCache(None))
+        for part in (slice(0, 2), slice(2, 4)):
+            results = encoder.encode({o: its[part] for o, its in items.items()})
+            assert [r.stream.owner for r in results] == list(items)
+            assert all(not r.cached and len(r.metrics) == 2 for r in results)
+        return {sid: [seg.data for seg in s.segments] for sid, s in encoder.streams.items()}
+
+    # Execute
+    alone, pooled = streams(1), streams(2)
+
+    # Assert: the same segments, byte for byte, in the same streams
+    assert list(alone) == ["p0-48x32", "p1-48x32"]
+    assert pooled == alone
