@@ -104,7 +104,9 @@ def train(msg: Message, context: Context) -> Message:
         bases = settings.get(BASES_KEY, [])
         content["weights"] = node.weights.reply(
             weights, [str(b) for b in bases] if isinstance(bases, list) else [])
-    content["node"] = node.report(server_round).to_record()  # after reply: the bases it holds
+    # after reply: the weight bases it holds; the fog reads held frames only from collect and
+    # broadcast replies, so this one does not list them
+    content["node"] = node.report(server_round, with_held=False).to_record()
     return Message(content, reply_to=msg)
 
 
@@ -115,5 +117,5 @@ def evaluate(msg: Message, context: Context) -> Message:
     server_round = _round(msg)
     metrics = node.evaluate(server_round, node.weights.receive(msg.content.array_records["weights"]))
     content = RecordDict({"metrics": metrics_to_record(metrics),
-                          "node": node.report(server_round).to_record()})
+                          "node": node.report(server_round, with_held=False).to_record()})
     return Message(content, reply_to=msg)

@@ -90,11 +90,17 @@ class EdgeNode:
             self._frames = load_node_frames(self.config, self.partition_id, self.num_partitions)
         return self._frames
 
-    def report(self, server_round: int, **fields: list[str]) -> NodeReport:
-        """The node's report for a reply: what it holds, how many frames it has."""
+    def report(self, server_round: int, *, with_held: bool = True,
+               **fields: list[str]) -> NodeReport:
+        """The node's report for a reply: what it holds, how many frames it has.
+
+        ``with_held=False`` leaves out the held frame ids (train and evaluate replies: the
+        fog reads them from collect and broadcast replies only, and the list grows with
+        every frame the node holds).
+        """
         per_round = self.config.frames_per_round
         return NodeReport(
-            key=self.key, held=self.store.held_ids(),
+            key=self.key, held=self.store.held_ids() if with_held else [],
             num_own=len(self.frames.captured(server_round, per_round)),
             num_val=len(self.frames.val_frames(server_round, per_round)), device=self.device,
             weights_base=self.weights.held_id(), **fields,

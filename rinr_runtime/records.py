@@ -12,9 +12,9 @@ Message layout (record names in quotes)::
     query.broadcast  fog -> edge  "round", "items" (item id -> payload), "item-meta", "ack"
                      edge -> fog  "node" (what it holds, what it stored now)
     train            fog -> edge  "round" (+ "weights" with FedAvg)
-                     edge -> fog  "metrics", "node" (+ "weights" when asked)
+                     edge -> fog  "metrics", "node" without "held" (+ "weights" when asked)
     evaluate         fog -> edge  "round", "weights"
-                     edge -> fog  "metrics", "node"
+                     edge -> fog  "metrics", "node" without "held"
 
 "weights" is float32 Arrays (``weight-codec = fp32``) or one ``uint8`` Array holding a
 ``rinr_core.weights`` message (every other weight codec; ``rinr_runtime.weight_link``).

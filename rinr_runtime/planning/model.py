@@ -342,12 +342,11 @@ def _fog_tally(inputs: PlanInputs, codec: str, placement: str) -> _Tally:
                           overhead=n * (o.train_down + (weights_overhead if down else 0.0)))
                 up = weights if fedavg else 0.0
                 tally.add("train", "up", weights=n * up,
-                          overhead=n * (o.train_up + o.frame_id * held
-                                        + (weights_overhead if up else 0.0)))
+                          overhead=n * (o.train_up + (weights_overhead if up else 0.0)))
         if (fedavg or placement == "fog") and inputs.train and own > 0:
             tally.add("evaluate", "down", weights=n * weights,
                       overhead=n * (o.evaluate_down + weights_overhead))
-            tally.add("evaluate", "up", overhead=n * (o.evaluate_up + o.frame_id * held))
+            tally.add("evaluate", "up", overhead=n * o.evaluate_up)
     return tally
 
 

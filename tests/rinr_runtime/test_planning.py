@@ -114,10 +114,11 @@ def test_wire_overhead_lands_in_the_runtime_ledger_cells():
     # Execute
     ledger = estimate(inputs, "residual-inr", "edge").ledger
 
-    # Assert: per node, (envelope + items + payloads + listed frame ids) x 2 nodes
+    # Assert: per node, (envelope + items + payloads + listed frame ids) x 2 nodes; train
+    # replies list no held frames
     assert ledger["collect"] == {"down": 2 * 1, "up": 2 * (2 + 10 + 100)}
     assert ledger["broadcast"] == {"down": 2 * (3 + 20 + 10 + 100), "up": 2 * (4 + 100 * 2)}
-    assert ledger["train"] == {"down": 2 * 5, "up": 2 * (6 + 100)}
+    assert ledger["train"] == {"down": 2 * 5, "up": 2 * 6}
     assert ledger["evaluate"] == {"down": 0, "up": 0}
     assert list(ledger) == list(PHASES) == ["collect", "broadcast", "train", "evaluate"]
     assert all(list(cell) == list(DIRECTIONS) == ["down", "up"] for cell in ledger.values())
