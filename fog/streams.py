@@ -30,7 +30,7 @@ from typing import Any
 
 from fog.encode_cache import EncodeCache, content_key, jpeg_digest, settings_fields
 from rinr_core.codecs import Codec, Container, get_codec, get_container
-from rinr_core.codecs.base import CodecOptions, Updater
+from rinr_core.codecs.base import CodecOptions
 from rinr_core.errors import ConfigError
 from rinr_core.frames import Frame
 from rinr_runtime.config import RuntimeConfig
@@ -180,7 +180,6 @@ class StreamEncoder:
         if self.codec.update is None:
             raise ConfigError(f"stream codec {self.codec.name!r} cannot append frames to a "
                               "stream (it registers no update)")
-        self.update: Updater = self.codec.update
         self.options = config.codec_options()
         self.settings = sequence_settings(config)
         self.cache = cache

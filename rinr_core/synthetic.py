@@ -5,8 +5,9 @@ a slow camera pan) with one textured object (ellipse, rounded panel or vehicle-l
 moves smoothly and changes size slowly. Frames are rendered like a camera's: the scene through a
 lens (a Gaussian point-spread function of :data:`OPTICS_SIGMA` pixels), then sensor noise.
 Objects are painted like real ones: a saturated body colour with stripes and tinted windows
-in darker shades of it, smooth surface detail and a dark outline. Boxes are the object's exact pixel bounding box, so
-tests and demos need no downloaded data. Frames depend only on ``(seed, width, height, index)``:
+in darker shades of it, smooth surface detail and a dark outline. Boxes are the object's exact
+pixel bounding box (the lens spreads its edge by about a pixel), so tests and demos need no
+downloaded data. Frames depend only on ``(seed, width, height, index)``:
 a shorter sequence is a prefix of a longer one.
 """
 
