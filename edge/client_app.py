@@ -16,7 +16,9 @@ one is refused: an error reply, and the fog resyncs), and trained weights go bac
 with error feedback.
 
 Every reply carries the node's report (``"node"``: its key and the frames it holds), which is
-how the fog knows what to send it next. An exception in a handler becomes an error reply
+how the fog knows what to send it next. Collect and broadcast replies confirm the held set the
+fog's message expected by its digest instead of listing it, and list it in full only when it
+differs (:meth:`rinr_runtime.records.NodeReport.confirmed`). An exception in a handler becomes an error reply
 that the fog logs and skips; the node's state on disk is unchanged by a failed step.
 
 On the Deployment Engine a SuperNode may set its own ``data``, ``device`` and ``edge-dir``
@@ -35,6 +37,7 @@ from edge.node import EdgeNode
 from rinr_runtime.config import node_run_config
 from rinr_runtime.records import (
     content_to_deliveries,
+    expected_held,
     metrics_to_record,
     read_ack,
     read_round,
@@ -77,7 +80,8 @@ def collect(msg: Message, context: Context) -> Message:
     node = _node(msg, context)
     server_round = _round(msg)
     uploads = node.collect(server_round, read_ack(msg.content))
-    return Message(uploads_to_content(uploads, node.report(server_round)), reply_to=msg)
+    report = node.report(server_round).confirmed(expected_held(msg.content))
+    return Message(uploads_to_content(uploads, report), reply_to=msg)
 
 
 @app.query("broadcast")
@@ -86,6 +90,7 @@ def broadcast(msg: Message, context: Context) -> Message:
     node = _node(msg, context)
     server_round = _round(msg)
     report = node.receive(server_round, content_to_deliveries(msg.content), read_ack(msg.content))
+    report = report.confirmed(expected_held(msg.content))
     return Message(RecordDict({"node": report.to_record()}), reply_to=msg)
 
 

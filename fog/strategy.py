@@ -75,6 +75,8 @@ from rinr_runtime.records import (
     Upload,
     content_to_deliveries,
     deliveries_to_content,
+    expect_fields,
+    held_digest,
     read_node_report,
     record_to_weights,
     round_record,
@@ -95,6 +97,8 @@ class NodeState:
     rejected: dict[str, str] = field(default_factory=dict)
     num_val: int = 0
     resend: set[str] = field(default_factory=set)  # streams to send whole (an update failed)
+    expect: set[str] | None = None  # the held set the last message asked the node to confirm
+    arriving: list[str] = field(default_factory=list)  # ids the last broadcast brings it
 
 
 def ack_of(state: NodeState | None) -> Ack:
@@ -180,12 +184,32 @@ class RinrStrategy:
 
     def configure_collect(self, server_round: int, node_ids: Iterable[int]) -> list[Message]:
         """Ask every node for its new frames (and tell it which of its frames the fog has)."""
-        return [
-            Message(RecordDict({"round": round_record(server_round),
-                                "ack": ack_of(self._state(nid)).to_record()}),
-                    dst_node_id=nid, message_type="query.collect", group_id=str(server_round))
-            for nid in node_ids
-        ]
+        messages = []
+        for nid in node_ids:
+            state = self._state(nid)
+            if state is not None:
+                state.expect = set(state.held)
+            expect = expect_fields(None if state is None else state.expect)
+            messages.append(Message(
+                RecordDict({"round": round_record(server_round, **expect),
+                            **ack_of(state).records()}),
+                dst_node_id=nid, message_type="query.collect", group_id=str(server_round)))
+        return messages
+
+    def held_of(self, server_round: int, phase: str, state: NodeState, node: NodeReport
+                ) -> set[str] | None:
+        """The frames a node holds: its list, or the set it confirmed by digest
+        (:meth:`rinr_runtime.records.NodeReport.confirmed`); ``None`` (reported as the node's
+        error) when it confirmed a set the fog did not ask about."""
+        if not node.held_digest:
+            return set(node.held)
+        if state.expect is not None and node.held_digest == held_digest(state.expect):
+            return set(state.expect)
+        reason = (f"confirmed holding the frame set {node.held_digest}, which the fog did not "
+                  "expect; its frames count as not held until it lists them (next message)")
+        log(WARNING, "[rinr] round %d %s %s: %s", server_round, phase, state.key, reason)
+        self.report.error(server_round, phase, state.key, reason)
+        return None
 
     def aggregate_collect(self, server_round: int, replies: dict[int, Message]
                           ) -> list[tuple[str, Upload]]:
@@ -196,7 +220,7 @@ class RinrStrategy:
 
         def apply(state: NodeState, reply: CollectReply) -> None:
             self.report.set_device(state.key, reply.node.device)
-            state.held = set(reply.node.held)
+            state.held = self.held_of(server_round, "collect", state, reply.node) or set()
             state.num_val = reply.node.num_val
             count = size = deferred = 0
             for upload in reply.uploads:
@@ -377,7 +401,10 @@ class RinrStrategy:
                 continue
             deliveries = self.deliveries_for(state)
             self._sent[state.key] = [(d.carried, len(d.data)) for d in deliveries]
-            content = deliveries_to_content(server_round, deliveries, ack_of(state))
+            # a post-filter carries no frame but is held under its own id
+            state.arriving = [i for d in deliveries for i in (d.carried or (d.frame_id,))]
+            state.expect = state.held | set(state.arriving)
+            content = deliveries_to_content(server_round, deliveries, ack_of(state), state.expect)
             messages.append(Message(content, dst_node_id=nid, message_type="query.broadcast",
                                     group_id=str(server_round)))
         return messages
@@ -395,9 +422,13 @@ class RinrStrategy:
 
         def apply(state: NodeState, node: NodeReport) -> None:
             sent = self._sent.get(state.key, [])
-            stored = set(node.stored)
-            state.held = set(node.held)
-            record.delivered[state.key] = [fid for fid in node.stored
+            held = self.held_of(server_round, "broadcast", state, node)
+            # confirmed by digest: it stored everything that arrived that it did not hold
+            stored_ids = ([i for i in state.arriving if i not in state.held]
+                          if node.held_digest and held is not None else node.stored)
+            stored = set(stored_ids)
+            state.held = held if held is not None else set()
+            record.delivered[state.key] = [fid for fid in stored_ids
                                            if any(fid in frames for frames, _ in sent)]
             # an item's bytes count once any frame it carries is stored
             record.delivered_bytes[state.key] = sum(size for frames, size in sent

@@ -7,14 +7,21 @@ as parallel lists in a ConfigRecord.
 
 Message layout (record names in quotes)::
 
-    query.collect    fog -> edge  "round", "ack" (the node's uploads the fog has)
+    query.collect    fog -> edge  "round" (+ "expect-held"), "ack" (the node's uploads the fog
+                                  has; left out while there are none)
                      edge -> fog  "frames" (ArrayRecord: frame id -> JPEG), "frame-meta", "node"
-    query.broadcast  fog -> edge  "round", "items" (item id -> payload), "item-meta", "ack"
+    query.broadcast  fog -> edge  "round" (+ "expect-held"), "items" (item id -> payload),
+                                  "item-meta", "ack"
                      edge -> fog  "node" (what it holds, what it stored now)
     train            fog -> edge  "round" (+ "weights" with FedAvg)
                      edge -> fog  "metrics", "node" without "held" (+ "weights" when asked)
     evaluate         fog -> edge  "round", "weights"
                      edge -> fog  "metrics", "node" without "held"
+
+"expect-held" is the digest of the frame set the fog expects the node to hold once it has
+handled the message; a reply whose node holds exactly that set (and had nothing broken) sends
+the digest back instead of its held and stored lists (:meth:`NodeReport.confirmed`), which
+otherwise grow with every frame the node holds.
 
 "weights" is float32 Arrays (``weight-codec = fp32``) or one ``uint8`` Array holding a
 ``rinr_core.weights`` message (every other weight codec; ``rinr_runtime.weight_link``).
@@ -27,8 +34,8 @@ identical objects once; :func:`message_wire_bytes` adds up exactly those bytes.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 import numpy as np
@@ -43,6 +50,9 @@ KIND_RINRS = "rinrs"
 KIND_RLUT = "rlut"
 """A look-up post-filter (``.rlut``, ``rinr_core.codecs.postfilter``): no frames, applied to them."""
 FRAME_ID_HEX = 32
+EXPECT_HELD_KEY = "expect-held"
+"""Round-record key of a fog message: the :func:`held_digest` of what the fog expects the node
+to hold once it has handled the message (see :meth:`NodeReport.confirmed`)."""
 
 
 # --- bytes and sizes ---------------------------------------------------------------------------
@@ -51,6 +61,12 @@ FRAME_ID_HEX = 32
 def frame_id(jpeg: bytes) -> str:
     """Content id of a frame: the first 32 hex digits (128 bits) of the JPEG's sha256."""
     return hashlib.sha256(jpeg).hexdigest()[:FRAME_ID_HEX]
+
+
+def held_digest(ids: Iterable[str]) -> str:
+    """Digest of a set of frame ids (sorted, one per line; the first 32 hex digits of its
+    sha256): how a node confirms it holds exactly the set the fog expects without listing it."""
+    return hashlib.sha256("\n".join(sorted(set(ids))).encode()).hexdigest()[:FRAME_ID_HEX]
 
 
 def bytes_to_array(blob: bytes) -> Array:
@@ -87,6 +103,12 @@ def round_record(server_round: int, **extra: bool | int | float | str) -> Config
 def read_round(content: RecordDict) -> ConfigRecord:
     """The ``"round"`` record of a fog message."""
     return content.config_records["round"]
+
+
+def expected_held(content: RecordDict) -> str | None:
+    """The :data:`EXPECT_HELD_KEY` digest of a fog message, or ``None`` when it sends none."""
+    value = read_round(content).get(EXPECT_HELD_KEY)
+    return str(value) if value is not None else None
 
 
 T = TypeVar("T")
@@ -134,6 +156,9 @@ class NodeReport:
     weights_base
         Id of the global weights it holds as the base of weight deltas (``""``: none;
         ``rinr_runtime.weight_link``).
+    held_digest
+        Set (with :attr:`held` and :attr:`stored` empty) when the node holds exactly the set
+        whose digest the fog's message expected (:meth:`confirmed`).
     """
 
     key: str
@@ -145,22 +170,26 @@ class NodeReport:
     num_val: int = 0
     device: str = ""
     weights_base: str = ""
+    held_digest: str = ""
+
+    def confirmed(self, expected: str | None) -> NodeReport:
+        """This report as the reply sends it: when the node holds exactly what the fog's
+        message expected (``expected``, its :data:`EXPECT_HELD_KEY`) and nothing arrived
+        broken, the digest stands for the held and stored lists (the fog knows both: what it
+        expected, and what it sent that the node did not hold before); otherwise in full."""
+        if expected is None or self.broken or held_digest(self.held) != expected:
+            return self
+        return replace(self, held=[], stored=[], held_digest=expected)
 
     def to_record(self) -> ConfigRecord:
-        """This report as the ``"node"`` ConfigRecord."""
-        return ConfigRecord(
-            {
-                "key": self.key,
-                "held": list(self.held),
-                "stored": list(self.stored),
-                "broken": list(self.broken),
-                "reasons": list(self.reasons),
-                "num-own": self.num_own,
-                "num-val": self.num_val,
-                "device": self.device,
-                "weights-base": self.weights_base,
-            }
-        )
+        """This report as the ``"node"`` ConfigRecord (empty lists and names left out)."""
+        fields: dict[str, str | int | list[str]] = {
+            "key": self.key, "held": list(self.held), "stored": list(self.stored),
+            "broken": list(self.broken), "reasons": list(self.reasons),
+            "num-own": self.num_own, "num-val": self.num_val, "device": self.device,
+            "weights-base": self.weights_base, "held-digest": self.held_digest,
+        }
+        return ConfigRecord({k: v for k, v in fields.items() if k == "key" or v != [] and v != ""})
 
     @classmethod
     def from_record(cls, record: ConfigRecord) -> NodeReport:
@@ -175,6 +204,7 @@ class NodeReport:
             num_val=_number(record, "num-val"),
             device=str(record.get("device", "")),
             weights_base=str(record.get("weights-base", "")),
+            held_digest=str(record.get("held-digest", "")),
         )
 
 
@@ -286,9 +316,14 @@ class Ack:
     reasons: list[str] = field(default_factory=list)
 
     def to_record(self) -> ConfigRecord:
-        """This ack as the ``"ack"`` ConfigRecord."""
-        return ConfigRecord({"accepted": list(self.accepted), "rejected": list(self.rejected),
-                             "reasons": list(self.reasons)})
+        """This ack as the ``"ack"`` ConfigRecord (empty lists left out)."""
+        lists = {"accepted": self.accepted, "rejected": self.rejected, "reasons": self.reasons}
+        return ConfigRecord({k: list(v) for k, v in lists.items() if v})
+
+    def records(self) -> dict[str, ConfigRecord]:
+        """``{"ack": record}``, or nothing for an empty ack: a node merges every ack into the
+        ones before (``edge.store.NodeStore.record_ack``), so an empty one tells it nothing."""
+        return {"ack": self.to_record()} if self.accepted or self.rejected else {}
 
 
 def read_ack(content: RecordDict) -> Ack | None:
@@ -301,12 +336,18 @@ def read_ack(content: RecordDict) -> Ack | None:
                [str(r) for r in _items(record, "reasons")])
 
 
-def deliveries_to_content(server_round: int, deliveries: Sequence[Delivery], ack: Ack
-                          ) -> RecordDict:
-    """A broadcast message: the payloads, their metadata, and the ack of the node's uploads."""
+def expect_fields(expected: Iterable[str] | None) -> dict[str, str]:
+    """The round-record entry that asks a node to confirm it holds ``expected`` (none: ``{}``)."""
+    return {} if expected is None else {EXPECT_HELD_KEY: held_digest(expected)}
+
+
+def deliveries_to_content(server_round: int, deliveries: Sequence[Delivery], ack: Ack,
+                          expected: Iterable[str] | None = None) -> RecordDict:
+    """A broadcast message: the payloads, their metadata, the ack of the node's uploads and,
+    with ``expected``, the digest of what the node should hold once it stored them."""
     return RecordDict(
         {
-            "round": round_record(server_round),
+            "round": round_record(server_round, **expect_fields(expected)),
             "items": ArrayRecord({d.frame_id: bytes_to_array(d.data) for d in deliveries}),
             "item-meta": ConfigRecord(
                 {
@@ -322,7 +363,7 @@ def deliveries_to_content(server_round: int, deliveries: Sequence[Delivery], ack
                     "frame-labels": [x for d in deliveries for x in d.frame_labels],
                 }
             ),
-            "ack": ack.to_record(),
+            **ack.records(),
         }
     )
 

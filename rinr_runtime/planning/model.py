@@ -85,21 +85,24 @@ class WireOverhead:
     Defaults: measured with ``rinr_runtime.records`` on Flower 1.41 (``message_wire_bytes`` of the
     runtime's messages; docs/placement.md). ``<phase>_<direction>`` is one message with no
     payload and no frame ids; ``upload_item`` / ``delivery_item`` are added per frame in a
-    collect reply / broadcast message; ``frame_id`` per frame id listed in an ack or a node
-    report; ``weight_array`` per weight array (its ``.npy`` header and record entry).
+    collect reply / broadcast message; ``ack_record`` once in a collect / broadcast message whose ack
+    lists anything (an empty ack is not sent), plus ``frame_id`` per id it lists (a node
+    report confirms the frames it holds by a digest, part of its envelope); ``weight_array``
+    per weight array (its ``.npy`` header and record entry).
     """
 
-    collect_down: float = 514
-    collect_up: float = 835
-    broadcast_down: float = 910
-    broadcast_up: float = 440
+    collect_down: float = 357  # with the digest of the held set the fog expects, no ack
+    collect_up: float = 807  # held and stored lists confirmed by that digest
+    broadcast_down: float = 753
+    broadcast_up: float = 412
     train_down: float = 320
-    train_up: float = 1063  # re-measured after train replies gained the trainer, its peak memory and the weights base
+    train_up: float = 983  # the report leaves out its empty lists
     evaluate_down: float = 465
-    evaluate_up: float = 700
+    evaluate_up: float = 620
     upload_item: float = 415
     delivery_item: float = 391
     frame_id: float = 34
+    ack_record: float = 175
     weight_array: float = 435
 
     @classmethod
@@ -315,6 +318,11 @@ class _Tally:
             self.parts[kind] += count
 
 
+def _ack(o: WireOverhead, listed: float) -> float:
+    """Bytes of an ack listing ``listed`` frame ids (none: the message carries no ack)."""
+    return o.ack_record + o.frame_id * listed if listed else 0.0
+
+
 def _fog_tally(inputs: PlanInputs, codec: str, placement: str) -> _Tally:
     """Per-round message bytes of the runtime (collect, broadcast, train, evaluate), all nodes."""
     o, n = inputs.overhead, inputs.devices
@@ -322,18 +330,17 @@ def _fog_tally(inputs: PlanInputs, codec: str, placement: str) -> _Tally:
     weights_overhead = inputs.weights_bytes - weights
     fedavg = placement == "edge" and inputs.aggregation != INDEPENDENT and inputs.train
     tally = _Tally(DIRECTIONS)
-    own = held = 0.0  # per device, before the round: own uploads acked, others' frames held
+    own = 0.0  # per device, before the round: own uploads acked
     for server_round, new in enumerate(inputs.uploads_per_round(), start=1):
-        tally.add("collect", "down", overhead=n * (o.collect_down + o.frame_id * own))
+        tally.add("collect", "down", overhead=n * (o.collect_down + _ack(o, own)))
         tally.add("collect", "up", uploads=n * new * jpeg,
-                  overhead=n * (o.collect_up + new * o.upload_item + o.frame_id * held))
+                  overhead=n * (o.collect_up + new * o.upload_item))
         own += new
         if placement == "edge":
             sent = (n - 1) * new
             tally.add("broadcast", "down", payloads=n * sent * payload,
-                      overhead=n * (o.broadcast_down + sent * o.delivery_item + o.frame_id * own))
-            held += sent
-            tally.add("broadcast", "up", overhead=n * (o.broadcast_up + o.frame_id * (held + sent)))
+                      overhead=n * (o.broadcast_down + sent * o.delivery_item + _ack(o, own)))
+            tally.add("broadcast", "up", overhead=n * o.broadcast_up)
             if inputs.train:
                 repeat = weights if inputs.weights_repeat_bytes is None else float(
                     inputs.weights_repeat_bytes)

@@ -17,7 +17,14 @@ from fog.local_grid import set_task_identity
 from fog.report import RunReport
 from fog.strategy import NodeState, RinrStrategy
 from rinr_runtime.config import RuntimeConfig
-from rinr_runtime.records import NodeReport, metrics_to_record, record_to_weights, weights_to_record
+from rinr_runtime.records import (
+    NodeReport,
+    expected_held,
+    held_digest,
+    metrics_to_record,
+    record_to_weights,
+    weights_to_record,
+)
 
 
 def _strategy(tmp_path: Path, **values: object) -> RinrStrategy:
@@ -167,6 +174,53 @@ def test_pending_excludes_own_held_and_uploaded_frames(tmp_path: Path) -> None:
 
     # Execute / Assert
     assert [e.frame_id for e in strategy.pending(state)] == ["c"]
+
+
+def _broadcast_to_p0(tmp_path: Path) -> tuple[RinrStrategy, Message]:
+    """A fog that knows p0 holds "b" and has "c" for it; the broadcast message it sends."""
+    strategy = _strategy(tmp_path)
+    for fid, owner in (("b", "p1"), ("c", "p1")):
+        strategy.catalog[fid] = EncodedFrame(fid, owner, "rinr", b"x", (0, 0, 1, 1), "object",
+                                             b"jpeg")
+    strategy.keys[100] = "p0"
+    strategy.nodes["p0"] = NodeState("p0", 100, held={"b"})
+    return strategy, strategy.configure_broadcast(1, [100])[0]
+
+
+def test_a_broadcast_reply_confirming_by_digest_counts_what_was_sent(tmp_path: Path) -> None:
+    # Prepare: p0 stored "c" and answers with the digest alone
+    set_task_identity()
+    strategy, request = _broadcast_to_p0(tmp_path)
+    report = NodeReport("p0", held=["b", "c"], stored=["c"]).confirmed(expected_held(request.content))
+    assert (report.held, report.stored) == ([], [])
+
+    # Execute
+    strategy.aggregate_broadcast(1, {100: Message(RecordDict({"node": report.to_record()}),
+                                                  reply_to=request)})
+
+    # Assert: held and delivered as if listed; nothing left to send
+    assert expected_held(request.content) == held_digest(["b", "c"])
+    assert strategy.nodes["p0"].held == {"b", "c"}
+    assert strategy.report.round(1).delivered["p0"] == ["c"]
+    assert strategy.missing() == {}
+
+
+def test_a_digest_the_fog_did_not_expect_is_the_nodes_error(tmp_path: Path) -> None:
+    # Prepare: p0 confirms a set it was not asked about
+    set_task_identity()
+    strategy, request = _broadcast_to_p0(tmp_path)
+    report = NodeReport("p0", held_digest=held_digest(["b", "z"]))
+
+    # Execute
+    strategy.aggregate_broadcast(1, {100: Message(RecordDict({"node": report.to_record()}),
+                                                  reply_to=request)})
+
+    # Assert: reported; nothing counts as held or delivered, so both are sent again
+    errors = strategy.report.round(1).errors
+    assert errors[0]["node"] == "p0" and "did not expect" in errors[0]["reason"]
+    assert strategy.nodes["p0"].held == set()
+    assert strategy.report.round(1).delivered["p0"] == []
+    assert strategy.missing() == {"p0": ["b", "c"]}
 
 
 def test_unreadable_replies_are_reported_not_fatal(tmp_path: Path) -> None:

@@ -108,16 +108,17 @@ def test_wire_overhead_lands_in_the_runtime_ledger_cells():
     # Prepare: distinct overheads so each cell's formula shows; N=2, F=1, one round
     overhead = WireOverhead(collect_down=1, collect_up=2, broadcast_down=3, broadcast_up=4,
                             train_down=5, train_up=6, evaluate_down=7, evaluate_up=8,
-                            upload_item=10, delivery_item=20, frame_id=100, weight_array=1000)
+                            upload_item=10, delivery_item=20, frame_id=100, weight_array=1000,
+                            ack_record=5000)
     inputs = payload_only(devices=2, frames_per_device=1, overhead=overhead)
 
     # Execute
     ledger = estimate(inputs, "residual-inr", "edge").ledger
 
-    # Assert: per node, (envelope + items + payloads + listed frame ids) x 2 nodes; train
-    # replies list no held frames
+    # Assert: per node, (envelope + items + payloads + the ack and its ids) x 2 nodes (round
+    # 1's collect acks nothing: no ack); replies confirm what they hold by a digest, no list
     assert ledger["collect"] == {"down": 2 * 1, "up": 2 * (2 + 10 + 100)}
-    assert ledger["broadcast"] == {"down": 2 * (3 + 20 + 10 + 100), "up": 2 * (4 + 100 * 2)}
+    assert ledger["broadcast"] == {"down": 2 * (3 + 20 + 10 + 5000 + 100), "up": 2 * 4}
     assert ledger["train"] == {"down": 2 * 5, "up": 2 * 6}
     assert ledger["evaluate"] == {"down": 0, "up": 0}
     assert list(ledger) == list(PHASES) == ["collect", "broadcast", "train", "evaluate"]

@@ -16,7 +16,9 @@ from rinr_runtime.records import (
     content_to_deliveries,
     content_to_uploads,
     deliveries_to_content,
+    expected_held,
     frame_id,
+    held_digest,
     message_wire_bytes,
     payload_bytes,
     read_ack,
@@ -45,6 +47,36 @@ def test_uploads_round_trip_with_the_node_report() -> None:
     assert node == report
 
 
+def test_a_report_confirms_the_expected_held_set_by_its_digest_alone() -> None:
+    # Prepare: a broadcast expecting {a, b, c}; the node stored c and holds a, b, c
+    report = NodeReport("p1", held=["b", "a", "c"], stored=["c"], num_own=2)
+    content = deliveries_to_content(1, [], Ack(), expected={"a", "b", "c"})
+
+    # Execute
+    confirmed = report.confirmed(expected_held(content))
+    sent = NodeReport.from_record(confirmed.to_record())
+
+    # Assert: no lists travel, the digest stands for them; the record is smaller
+    assert expected_held(content) == held_digest(["c", "b", "a"]) != held_digest(["a", "b"])
+    assert (sent.held, sent.stored, sent.held_digest) == ([], [], held_digest("abc"))
+    assert (sent.key, sent.num_own) == ("p1", 2)
+    assert len(confirmed.to_record()) < len(report.to_record())
+
+
+def test_a_report_lists_everything_when_it_holds_other_frames_or_some_broke() -> None:
+    # Prepare
+    holds_more = NodeReport("p1", held=["a", "b", "x"], stored=["b"])
+    broke = NodeReport("p1", held=["a", "b"], stored=["b"], broken=["c"], reasons=["crc"])
+    expected = held_digest(["a", "b"])
+
+    # Execute / Assert: a different set, a broken item, or no expectation: the full report
+    assert holds_more.confirmed(held_digest(["a", "b"])) == holds_more
+    assert broke.confirmed(expected) == broke
+    assert NodeReport("p1", held=["a"]).confirmed(None).held == ["a"]
+    assert expected_held(deliveries_to_content(1, [], Ack())) is None
+    assert NodeReport.from_record(broke.to_record()) == broke
+
+
 def test_uploads_with_disagreeing_lists_are_refused() -> None:
     # Prepare
     content = uploads_to_content([_upload(b"x")], NodeReport("p0"))
@@ -68,6 +100,17 @@ def test_deliveries_and_ack_round_trip() -> None:
     assert content_to_deliveries(content) == deliveries
     assert read_ack(content) == ack
     assert read_ack(RecordDict()) is None
+
+
+def test_an_empty_ack_is_not_sent_and_a_partial_one_keeps_its_lists() -> None:
+    # Execute
+    empty = deliveries_to_content(1, [], Ack())
+    taken = deliveries_to_content(1, [], Ack(["mine"]))
+
+    # Assert: no record for nothing (a node merges acks, so it loses nothing); no empty lists
+    assert "ack" not in empty.config_records and read_ack(empty) is None
+    assert list(taken.config_records["ack"]) == ["accepted"]
+    assert read_ack(taken) == Ack(["mine"])
 
 
 def test_stream_deliveries_round_trip_with_their_frame_lists() -> None:
