@@ -89,8 +89,9 @@ def broadcast(msg: Message, context: Context) -> Message:
     """Store the delivered frames; reply with what was stored and what is held."""
     node = _node(msg, context)
     server_round = _round(msg)
-    report = node.receive(server_round, content_to_deliveries(msg.content), read_ack(msg.content))
-    report = report.confirmed(expected_held(msg.content))
+    deliveries = content_to_deliveries(msg.content)
+    report = node.receive(server_round, deliveries, read_ack(msg.content))
+    report = report.confirmed(expected_held(msg.content), [i for d in deliveries for i in d.held_ids])
     return Message(RecordDict({"node": report.to_record()}), reply_to=msg)
 
 

@@ -133,7 +133,7 @@ class EdgeNode:
                 _check_delivery(delivery)
                 good.append(delivery)
             except (PayloadError, BadFrameError) as exc:
-                ids = delivery.carried or (delivery.frame_id,)  # a post-filter carries no frame
+                ids = delivery.held_ids
                 broken += ids
                 reasons += [str(exc)] * len(ids)
         stored = self.store.add(good, server_round) + streamed

@@ -401,8 +401,7 @@ class RinrStrategy:
                 continue
             deliveries = self.deliveries_for(state)
             self._sent[state.key] = [(d.carried, len(d.data)) for d in deliveries]
-            # a post-filter carries no frame but is held under its own id
-            state.arriving = [i for d in deliveries for i in (d.carried or (d.frame_id,))]
+            state.arriving = [i for d in deliveries for i in d.held_ids]
             state.expect = state.held | set(state.arriving)
             content = deliveries_to_content(server_round, deliveries, ack_of(state), state.expect)
             messages.append(Message(content, dst_node_id=nid, message_type="query.broadcast",
@@ -423,9 +422,9 @@ class RinrStrategy:
         def apply(state: NodeState, node: NodeReport) -> None:
             sent = self._sent.get(state.key, [])
             held = self.held_of(server_round, "broadcast", state, node)
-            # confirmed by digest: it stored everything that arrived that it did not hold
-            stored_ids = ([i for i in state.arriving if i not in state.held]
-                          if node.held_digest and held is not None else node.stored)
+            # confirmed by digest: it stored everything the message brought
+            stored_ids = (state.arriving if node.held_digest and held is not None
+                          else node.stored)
             stored = set(stored_ids)
             state.held = held if held is not None else set()
             record.delivered[state.key] = [fid for fid in stored_ids

@@ -19,8 +19,8 @@ Message layout (record names in quotes)::
                      edge -> fog  "metrics", "node" without "held"
 
 "expect-held" is the digest of the frame set the fog expects the node to hold once it has
-handled the message; a reply whose node holds exactly that set (and had nothing broken) sends
-the digest back instead of its held and stored lists (:meth:`NodeReport.confirmed`), which
+handled the message; a reply whose node holds exactly that set (and stored everything the
+message brought, nothing broken) sends the digest back instead of its held and stored lists (:meth:`NodeReport.confirmed`), which
 otherwise grow with every frame the node holds.
 
 "weights" is float32 Arrays (``weight-codec = fp32``) or one ``uint8`` Array holding a
@@ -172,13 +172,18 @@ class NodeReport:
     weights_base: str = ""
     held_digest: str = ""
 
-    def confirmed(self, expected: str | None) -> NodeReport:
+    def confirmed(self, expected: str | None, brought: Sequence[str] | None = None
+                  ) -> NodeReport:
         """This report as the reply sends it: when the node holds exactly what the fog's
-        message expected (``expected``, its :data:`EXPECT_HELD_KEY`) and nothing arrived
-        broken, the digest stands for the held and stored lists (the fog knows both: what it
-        expected, and what it sent that the node did not hold before); otherwise in full."""
+        message expected (``expected``, its :data:`EXPECT_HELD_KEY`), nothing arrived broken
+        and it stored every id the message brought (``brought``, :attr:`Delivery.held_ids`;
+        ``None``: a collect reply, which brings nothing), the digest stands for the held and
+        stored lists (the fog knows both: what it expected, and what it sent); otherwise in
+        full."""
         if expected is None or self.broken or held_digest(self.held) != expected:
             return self
+        if brought is not None and set(brought) != set(self.stored):
+            return self  # e.g. a stream sent whole again: only its new frames count as stored
         return replace(self, held=[], stored=[], held_digest=expected)
 
     def to_record(self) -> ConfigRecord:
@@ -305,6 +310,11 @@ class Delivery:
         if self.kind == KIND_RLUT:
             return ()
         return self.frames if self.kind == KIND_RINRS else (self.frame_id,)
+
+    @property
+    def held_ids(self) -> tuple[str, ...]:
+        """Ids a node holds once it stored this item (a post-filter is held under its own id)."""
+        return self.carried or (self.frame_id,)
 
 
 @dataclass

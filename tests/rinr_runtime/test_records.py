@@ -67,10 +67,15 @@ def test_a_report_lists_everything_when_it_holds_other_frames_or_some_broke() ->
     # Prepare
     holds_more = NodeReport("p1", held=["a", "b", "x"], stored=["b"])
     broke = NodeReport("p1", held=["a", "b"], stored=["b"], broken=["c"], reasons=["crc"])
+
+    stored_less = NodeReport("p1", held=["a", "b"], stored=["b"])
     expected = held_digest(["a", "b"])
 
-    # Execute / Assert: a different set, a broken item, or no expectation: the full report
+    # Execute / Assert: a different set, a broken item, fewer stored than the message brought
+    # (a stream sent whole again), or no expectation: the full report
     assert holds_more.confirmed(held_digest(["a", "b"])) == holds_more
+    assert stored_less.confirmed(expected, ["a", "b"]) == stored_less
+    assert stored_less.confirmed(expected, ["b"]).held_digest == expected
     assert broke.confirmed(expected) == broke
     assert NodeReport("p1", held=["a"]).confirmed(None).held == ["a"]
     assert expected_held(deliveries_to_content(1, [], Ack())) is None
