@@ -18,8 +18,9 @@ with error feedback.
 Every reply carries the node's report (``"node"``: its key and the frames it holds), which is
 how the fog knows what to send it next. Collect and broadcast replies confirm the held set the
 fog's message expected by its digest instead of listing it, and list it in full only when it
-differs (:meth:`rinr_runtime.records.NodeReport.confirmed`). An exception in a handler becomes an error reply
-that the fog logs and skips; the node's state on disk is unchanged by a failed step.
+differs (:meth:`rinr_runtime.records.NodeReport.confirmed`). An exception in a handler becomes
+an error reply that the fog logs and skips; the node's state on disk is unchanged by a failed
+step.
 
 On the Deployment Engine a SuperNode may set its own ``data``, ``device`` and ``edge-dir``
 with ``flower-supernode --node-config`` (see :func:`node_of`).
@@ -36,6 +37,7 @@ from edge.chaos import maybe_fail
 from edge.node import EdgeNode
 from rinr_runtime.config import node_run_config
 from rinr_runtime.records import (
+    brought_ids,
     content_to_deliveries,
     expected_held,
     metrics_to_record,
@@ -91,7 +93,7 @@ def broadcast(msg: Message, context: Context) -> Message:
     server_round = _round(msg)
     deliveries = content_to_deliveries(msg.content)
     report = node.receive(server_round, deliveries, read_ack(msg.content))
-    report = report.confirmed(expected_held(msg.content), [i for d in deliveries for i in d.held_ids])
+    report = report.confirmed(expected_held(msg.content), brought_ids(deliveries))
     return Message(RecordDict({"node": report.to_record()}), reply_to=msg)
 
 

@@ -73,6 +73,7 @@ from rinr_runtime.records import (
     Delivery,
     NodeReport,
     Upload,
+    brought_ids,
     content_to_deliveries,
     deliveries_to_content,
     expect_fields,
@@ -401,7 +402,7 @@ class RinrStrategy:
                 continue
             deliveries = self.deliveries_for(state)
             self._sent[state.key] = [(d.carried, len(d.data)) for d in deliveries]
-            state.arriving = [i for d in deliveries for i in d.held_ids]
+            state.arriving = brought_ids(deliveries)
             state.expect = state.held | set(state.arriving)
             content = deliveries_to_content(server_round, deliveries, ack_of(state), state.expect)
             messages.append(Message(content, dst_node_id=nid, message_type="query.broadcast",

@@ -20,8 +20,8 @@ Message layout (record names in quotes)::
 
 "expect-held" is the digest of the frame set the fog expects the node to hold once it has
 handled the message; a reply whose node holds exactly that set (and stored everything the
-message brought, nothing broken) sends the digest back instead of its held and stored lists (:meth:`NodeReport.confirmed`), which
-otherwise grow with every frame the node holds.
+message brought, nothing broken) sends the digest back instead of its held and stored lists
+(:meth:`NodeReport.confirmed`), which otherwise grow with every frame the node holds.
 
 "weights" is float32 Arrays (``weight-codec = fp32``) or one ``uint8`` Array holding a
 ``rinr_core.weights`` message (every other weight codec; ``rinr_runtime.weight_link``).
@@ -376,6 +376,11 @@ def deliveries_to_content(server_round: int, deliveries: Sequence[Delivery], ack
             **ack.records(),
         }
     )
+
+
+def brought_ids(deliveries: Sequence[Delivery]) -> list[str]:
+    """Every id a node holds once it stored ``deliveries`` (:attr:`Delivery.held_ids`)."""
+    return [i for d in deliveries for i in d.held_ids]
 
 
 def content_to_deliveries(content: RecordDict) -> list[Delivery]:

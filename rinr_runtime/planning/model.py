@@ -85,10 +85,10 @@ class WireOverhead:
     Defaults: measured with ``rinr_runtime.records`` on Flower 1.41 (``message_wire_bytes`` of the
     runtime's messages; docs/placement.md). ``<phase>_<direction>`` is one message with no
     payload and no frame ids; ``upload_item`` / ``delivery_item`` are added per frame in a
-    collect reply / broadcast message; ``ack_record`` once in a collect / broadcast message whose ack
-    lists anything (an empty ack is not sent), plus ``frame_id`` per id it lists (a node
-    report confirms the frames it holds by a digest, part of its envelope); ``weight_array``
-    per weight array (its ``.npy`` header and record entry).
+    collect reply / broadcast message; ``ack_record`` once in a collect / broadcast message
+    whose ack lists anything (an empty ack is not sent), plus ``frame_id`` per id it lists (a
+    node report confirms the frames it holds by a digest, part of its envelope);
+    ``weight_array`` per weight array (its ``.npy`` header and record entry).
     """
 
     collect_down: float = 357  # with the digest of the held set the fog expects, no ack
