@@ -46,6 +46,11 @@ class GridSettings:
         previous frame's weights, so few rounds usually do).
     tolerance_db
         A frame that meets its targets by less than this is done.
+    refresh_db
+        Streams: a frame that misses its targets by more than this (dB, summed over
+        background and object) under the stream's networks starts a new network version,
+        fitted cold on it and the next frame, when that misses by at least 1 dB less
+        (``None``: never; no targets: never).
     max_side
         Resize frames so the longer side is at most this many pixels first.
     device, seed
@@ -64,6 +69,7 @@ class GridSettings:
     max_rounds: int = 6
     warm_rounds: int = 4
     tolerance_db: float = 0.3
+    refresh_db: float | None = 3.0
     max_side: int | None = None
     device: str | None = None
     seed: int = 0
@@ -75,6 +81,7 @@ class GridSettings:
                  "object_weight": self.object_weight > 0, "max_rounds": self.max_rounds >= 1,
                  "warm_rounds": self.warm_rounds >= 1,
                  "tolerance_db": self.tolerance_db > 0,
+                 "refresh_db": self.refresh_db is None or self.refresh_db > 0,
                  "max_side": self.max_side is None or self.max_side >= 8},
                 lambda name: getattr(self, name), "grid settings",
                 "steps, lr, lam and weights must be positive, max_side at least 8")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -41,7 +41,7 @@ from rinr_core.grid.decode import pick, render
 from rinr_core.grid.encode import grid_metrics, latent_limit, net_record, to_tensor
 from rinr_core.grid.fit import FitState, Problem
 from rinr_core.grid.model import latent_bit_map, shift_grid, synthesize
-from rinr_core.grid.rate import FrameFit, fit_frames, shortfall
+from rinr_core.grid.rate import FitOutcome, FrameFit, fit_frames, shortfall
 from rinr_core.grid.records import crc_of, wide_box
 from rinr_core.grid.settings import GridSettings
 from rinr_core.grid.skip import PROBABILITY_STEPS, SAFETY, allowed, choose, probability_code
@@ -63,6 +63,8 @@ BASE_FRAMES = 2
 """Frames of a new stream that train its networks together."""
 MAX_SHIFT = 127
 """Largest stored motion (quarter pixels)."""
+REFRESH_GAIN_DB = 1.0
+"""How much closer to its targets (dB) a new network version must bring a stale frame."""
 
 
 def _moved_error(previous: np.ndarray, current: np.ndarray, dx: int, dy: int) -> float:
@@ -218,18 +220,97 @@ def _code_frame(arch: GridArch, nets: list[QuantTensor], net_id: int, index: int
                        encode_chunks(chunks), code)
 
 
+def _fit_head(arch: GridArch, frames: Sequence[Frame], shifts: Sequence[tuple[int, int]],
+              settings: GridSettings, device: torch.device) -> FitOutcome:
+    """Cold fit of frames that train one network version together, the first coded alone."""
+    problem = Problem(arch, to_tensor(frames, device), [f.box for f in frames], shared=True,
+                      shifts=[(0, 0), *shifts[1 : len(frames)]])
+    return fit_frames(problem, [f.image for f in frames], settings)
+
+
+@dataclass
+class _Fitted:
+    """Fits of a run of stream frames and the network versions they need.
+
+    ``versions[k]`` is 0 for the networks the run started with, ``j >= 1`` for
+    ``new_nets[j - 1]``; ``intra[k]``: frame ``k`` is coded without the frame before it (the
+    first of a new version).
+    """
+
+    fits: list[FrameFit] = field(default_factory=list)
+    versions: list[int] = field(default_factory=list)
+    intra: list[bool] = field(default_factory=list)
+    new_nets: list[list[QuantTensor]] = field(default_factory=list)
+
+    def add(self, fit: FrameFit, version: int, intra: bool = False) -> None:
+        self.fits.append(fit)
+        self.versions.append(version)
+        self.intra.append(intra)
+
+
+def _stale(fit: FrameFit, settings: GridSettings) -> bool:
+    """Whether a warm frame misses its targets by more than :attr:`GridSettings.refresh_db`."""
+    return (settings.refresh_db is not None and settings.targeted
+            and shortfall(fit.psnrs, settings) > settings.refresh_db)
+
+
 def _fit_rest(arch: GridArch, nets: list[QuantTensor], frames: Sequence[Frame],
               shifts: Sequence[tuple[int, int]], reference: Sequence[np.ndarray],
               reference_box: Box, lambdas: tuple[float, float], settings: GridSettings,
-              device: torch.device) -> list[FrameFit]:
-    """Warm fits of ``frames``, one after the other, each against the frame before it."""
-    fits: list[FrameFit] = []
-    for frame, shift in zip(frames, shifts, strict=True):
-        fit = _warm_frame(arch, nets, frame, shift, reference, reference_box, lambdas, settings,
-                          device)
-        fits.append(fit)
-        reference, reference_box, lambdas = fit.levels, frame.box, fit.lambdas
-    return fits
+              device: torch.device) -> _Fitted:
+    """Warm fits of ``frames``, one after the other, each against the frame before it.
+
+    A frame the networks no longer fit (:func:`_stale`: the content drifted from the frames
+    they were trained on) starts a new network version when that brings it at least
+    :data:`REFRESH_GAIN_DB` closer to its targets: it and the next frame are fitted cold,
+    and the frames after them warm under the new networks.
+    """
+    out = _Fitted()
+    current, version, k = nets, 0, 0
+    while k < len(frames):
+        fit = _warm_frame(arch, current, frames[k], shifts[k], reference, reference_box, lambdas,
+                          settings, device)
+        head = None
+        if _stale(fit, settings):
+            head = _fit_head(arch, frames[k : k + BASE_FRAMES], shifts[k : k + BASE_FRAMES],
+                             settings, device)
+            if (shortfall(head.frames[0].psnrs, settings)
+                    > shortfall(fit.psnrs, settings) - REFRESH_GAIN_DB):
+                head = None
+        if head is None:
+            out.add(fit, version)
+            reference, reference_box, lambdas = fit.levels, frames[k].box, fit.lambdas
+            k += 1
+            continue
+        out.new_nets.append(head.networks[0])
+        current, version = head.networks[0], len(out.new_nets)
+        for j, head_fit in enumerate(head.frames):
+            out.add(head_fit, version, intra=j == 0)
+        k += len(head.frames)
+        reference, reference_box, lambdas = head.frames[-1].levels, frames[k - 1].box, \
+            head.frames[-1].lambdas
+    return out
+
+
+def _stream_net(nets: list[QuantTensor]) -> StreamNet:
+    """One network version as stored: its record and its entropy-coded weights."""
+    record, indices = net_record(nets)
+    return StreamNet(record, encode_chunks(weight_chunks(nets, indices, record.weight_limit)))
+
+
+def _code_frames(arch: GridArch, versions: Sequence[list[QuantTensor]], ids: Sequence[int],
+                 frames: Sequence[Frame], fitted: _Fitted, first: int,
+                 previous: Sequence[np.ndarray] | None, shifts: Sequence[tuple[int, int]]
+                 ) -> list[StreamFrame]:
+    """Stream records of fitted frames (``ids``: the stored id of each version)."""
+    coded = []
+    for k, (f, fit) in enumerate(zip(frames, fitted.fits, strict=True)):
+        v, alone = fitted.versions[k], fitted.intra[k] or previous is None
+        coded.append(_code_frame(arch, versions[v], ids[v], first + k, f.box, fit,
+                                 None if alone else previous, (0, 0) if alone else shifts[k],
+                                 (f.height, f.width)))
+        previous = fit.levels
+    return coded
 
 
 def _measure(data: bytes, merged: bytes, frames: Sequence[Frame], first: int, arch: GridArch,
@@ -265,31 +346,31 @@ def encode_stream(frames: Sequence[Frame], settings: GridSettings | None = None)
     start = time.perf_counter()
     shifts = [(0, 0)] + [estimate_motion(a.image, b.image) for a, b in zip(frames[:-1], frames[1:], strict=True)]
     head = frames[:BASE_FRAMES]
-    problem = Problem(arch, to_tensor(head, device), [f.box for f in head], shared=True,
-                      shifts=shifts[: len(head)])
-    outcome = fit_frames(problem, [f.image for f in head], settings)
-    nets = outcome.networks[0]
-    fits = list(outcome.frames)
+    outcome = _fit_head(arch, head, shifts, settings, device)
+    fitted = _Fitted()
+    for k, fit in enumerate(outcome.frames):
+        fitted.add(fit, 0, intra=k == 0)
     base_seconds = time.perf_counter() - start
     if len(frames) > len(head):
-        fits += _fit_rest(arch, nets, frames[len(head):], shifts[len(head):], fits[-1].levels,
-                          head[-1].box, fits[-1].lambdas, settings, device)
-    record, indices = net_record(nets)
-    net = StreamNet(record, encode_chunks(weight_chunks(nets, indices, record.weight_limit)))
-    coded, previous = [], None
-    for k, (f, fit) in enumerate(zip(frames, fits, strict=True)):
-        coded.append(_code_frame(arch, nets, 0, k, f.box, fit, previous, shifts[k],
-                                 (f.height, f.width)))
-        previous = fit.levels
-    stream = GridStream(frames[0].width, frames[0].height, arch, [net], coded,
-                        hint=fits[-1].lambdas)
+        last = outcome.frames[-1]
+        rest = _fit_rest(arch, outcome.networks[0], frames[len(head):], shifts[len(head):],
+                         last.levels, head[-1].box, last.lambdas, settings, device)
+        for fit, version, alone in zip(rest.fits, rest.versions, rest.intra, strict=True):
+            fitted.add(fit, version, alone)
+        fitted.new_nets = rest.new_nets
+    versions = [outcome.networks[0], *fitted.new_nets]
+    stored = [_stream_net(n) for n in versions]
+    coded = _code_frames(arch, versions, range(len(versions)), frames, fitted, 0, None, shifts)
+    stream = GridStream(frames[0].width, frames[0].height, arch, stored, coded,
+                        hint=fitted.fits[-1].lambdas)
     data = pack_stream(stream)
     seconds = time.perf_counter() - start
-    metrics = _measure(data, data, frames, 0, arch, seconds / len(frames), fits, device)
+    metrics = _measure(data, data, frames, 0, arch, seconds / len(frames), fitted.fits,
+                       device)
     summary = {"codec": "grid", "frames": len(frames), "total_bytes": len(data),
-               "network_bytes": len(net.words) * 4 + 2 + 2 * len(nets),
-               "network_weights": arch.num_params, "base_fit_seconds": base_seconds,
-               "encode_seconds": seconds}
+               "network_bytes": sum(len(n.words) * 4 + 2 + 2 * len(versions[0]) for n in stored),
+               "network_versions": len(stored), "network_weights": arch.num_params,
+               "base_fit_seconds": base_seconds, "encode_seconds": seconds}
     return SequenceResult(data, frames, metrics, summary)
 
 
@@ -374,21 +455,22 @@ def update_stream(base: bytes, frames: Sequence[Frame], settings: GridSettings |
                         parsed.width, device)
     images = [last_image] + [f.image for f in frames]
     shifts = [estimate_motion(a, b) for a, b in zip(images[:-1], images[1:], strict=True)]
-    fits = _fit_rest(parsed.arch, nets[net_id], frames, shifts, levels[last.index], last.box,
-                     parsed.hint, settings, device)
-    coded, previous = [], levels[last.index]
-    for k, (f, fit) in enumerate(zip(frames, fits, strict=True)):
-        coded.append(_code_frame(parsed.arch, nets[net_id], net_id, last.index + 1 + k, f.box, fit,
-                                 previous, shifts[k], (f.height, f.width)))
-        previous = fit.levels
-    update = GridStream(parsed.width, parsed.height, parsed.arch, [], coded,
+    fitted = _fit_rest(parsed.arch, nets[net_id], frames, shifts, levels[last.index], last.box,
+                       parsed.hint, settings, device)
+    versions = [nets[net_id], *fitted.new_nets]
+    ids = [net_id, *range(len(parsed.nets), len(parsed.nets) + len(fitted.new_nets))]
+    coded = _code_frames(parsed.arch, versions, ids, frames, fitted, last.index + 1,
+                         levels[last.index], shifts)
+    update = GridStream(parsed.width, parsed.height, parsed.arch,
+                        [_stream_net(n) for n in fitted.new_nets], coded,
                         first_index=last.index + 1, first_net=len(parsed.nets),
-                        base_crc=crc_of(base), hint=fits[-1].lambdas)
+                        base_crc=crc_of(base), hint=fitted.fits[-1].lambdas)
     data = pack_stream(update)
     merged = merge(base, data)
     seconds = time.perf_counter() - start
     metrics = _measure(data, merged, frames, last.index + 1, parsed.arch, seconds / len(frames),
-                       fits, device)
-    summary = {"frames": len(frames), "update_bytes": len(data), "storage": "latents",
-               "encode_seconds": seconds}
-    return UpdateResult(data, merged, frames, metrics, "latents", summary)
+                       fitted.fits, device)
+    storage = "networks" if fitted.new_nets else "latents"
+    summary = {"frames": len(frames), "update_bytes": len(data), "storage": storage,
+               "network_versions": len(fitted.new_nets), "encode_seconds": seconds}
+    return UpdateResult(data, merged, frames, metrics, storage, summary)

@@ -66,5 +66,10 @@ def test_spread_pairs_each_run_with_its_jpeg_run_and_parity_picks_the_smallest()
 
 def test_codec_options_are_checked_by_name() -> None:
     assert accuracy.parse_settings("jpeg,qre:background_bits=6")[1].options == {"background_bits": 6}
+    # a bare default row keeps its options: the grid stream at its targets and its own steps
+    grid = accuracy.parse_settings("jpeg,grid-stream")[1]
+    assert grid == accuracy.GRID_STREAM and grid.options["target_object_db"] == 35.0
+    assert accuracy.codec_options(grid, accuracy.FULL).steps == 1200
+    assert accuracy.codec_options(accuracy.parse_settings("qre")[0], accuracy.FULL).steps == 150
     with pytest.raises(ConfigError, match="CodecOptions"):
         accuracy.parse_settings("qre:bits=6")

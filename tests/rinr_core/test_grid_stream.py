@@ -177,3 +177,60 @@ def test_a_repeated_frame_keeps_the_previous_latents_through_skip_blocks(frames)
     assert np.array_equal(grouped[4], decode_stream(update.merged, [4], "cpu")[0])
     assert update.metrics[0]["bytes"] < base.metrics[-1]["bytes"]
     assert rows * cols > 0
+
+
+CUT = GridSettings(steps=200, warm_steps=20, device="cpu", target_background_db=24.0,
+                   target_object_db=26.0)
+"""Targets a cold fit of these 40x28 scenes reaches; networks of another scene miss by 10 dB."""
+
+
+@pytest.fixture(scope="module")
+def scene_cut() -> tuple[list, list]:
+    return (generate_sequence(3, width=40, height=28, seed=11),
+            generate_sequence(3, width=40, height=28, seed=5))
+
+
+def _misses(metrics: list[dict], settings: GridSettings) -> list[float]:
+    from rinr_core.grid.rate import shortfall
+
+    return [shortfall(m, settings) for m in metrics]
+
+
+def test_a_scene_cut_starts_a_new_network_version_in_the_stream(scene_cut) -> None:
+    # Prepare: three frames of one scene, then three of another
+    first, second = scene_cut
+
+    # Execute
+    result = encode_stream(first + second, CUT)
+
+    # Assert: the cut frame is coded alone under a second network version, the frames after
+    # it under that version; each frame after the cut misses its targets by at most the
+    # refresh threshold (under the first scene's networks: about 10 dB), and decoding agrees
+    parsed = unpack_stream(result.payload)
+    assert len(parsed.nets) == 2 and result.summary["network_versions"] == 2
+    assert [f.net for f in parsed.frames] == [0, 0, 0, 1, 1, 1]
+    assert [f.inter for f in parsed.frames] == [False, True, True, False, True, True]
+    assert max(_misses(result.metrics[3:], CUT)) <= CUT.refresh_db
+    grouped = decode_stream(result.payload, None, "cpu")
+    assert np.array_equal(grouped[4], decode_stream(result.payload, [4], "cpu")[0])
+    assert sum(m["bytes"] for m in result.metrics) == pytest.approx(len(result.payload))
+
+
+def test_an_update_after_a_scene_cut_ships_its_new_networks(scene_cut) -> None:
+    # Prepare: a stream of the first scene; without refreshing, the second scene's frames
+    # would be fitted under its networks
+    first, second = scene_cut
+    base = encode_stream(first, CUT)
+
+    # Execute
+    update = update_stream(base.payload, second, CUT)
+
+    # Assert: the update carries network version 1 and the merged stream decodes its frames
+    # as measured
+    part = unpack_stream(update.payload)
+    assert part.first_net == 1 and len(part.nets) == 1 and update.storage == "networks"
+    assert [f.net for f in part.frames] == [1, 1, 1] and not part.frames[0].inter
+    assert max(_misses(update.metrics, CUT)) <= CUT.refresh_db
+    merged = decode_stream(update.merged, [3, 4, 5], "cpu")
+    assert [psnr(f.image, d) for f, d in zip(second, merged, strict=True)] == pytest.approx(
+        [m["psnr_full"] for m in update.metrics], abs=1e-9)
