@@ -376,6 +376,17 @@ def summary_table(summary: list[dict[str, Any]]) -> str:
                            "Δ mAP50-95 vs JPEG (points, paired)"], rows)
 
 
+def _standing(d: dict[str, float]) -> tuple[float, float, str]:
+    """Mean ± 2 standard errors of a paired difference (about a 95% interval) and what it
+    says about the 1-point target."""
+    half = 2 * d["std"] / np.sqrt(d["n"])
+    low, high = d["mean"] - half, d["mean"] + half
+    text = ("parity (within 1 point) is excluded" if high < -TARGET_POINTS
+            else "consistent with parity" if low >= -TARGET_POINTS
+            else "too noisy to tell parity from a loss")
+    return low, high, text
+
+
 def verdict(summary: list[dict[str, Any]]) -> list[str]:
     """Sentences: the best codec against the target, and every codec's standing."""
     codecs = [s for s in summary if "delta_map50_95" in s
@@ -385,19 +396,17 @@ def verdict(summary: list[dict[str, Any]]) -> list[str]:
     best = max(codecs, key=lambda s: s["delta_map50_95"]["mean"])
     d = best["delta_map50_95"]
     met = d["mean"] >= -TARGET_POINTS
+    low, high, text = _standing(d)
     lines = [f"- Best codec by mAP50-95: **{best['setting']}**, {d['mean']:+.2f} points vs the "
              f"JPEG-trained model (paired std {d['std']:.2f}, range {d['min']:+.2f} to "
              f"{d['max']:+.2f}, n = {d['n']}) at {best['bytes_per_frame']:.0f} B/frame: target "
-             f"(within {TARGET_POINTS:.0f} point) **{'met' if met else 'missed'}**."]
+             f"(within {TARGET_POINTS:.0f} point) on the mean **{'met' if met else 'missed'}**; "
+             f"mean ± 2 standard errors [{low:+.1f}, {high:+.1f}]: {text}."]
     for s in codecs:
         d = s["delta_map50_95"]
-        half = 2 * d["std"] / np.sqrt(d["n"])  # about a 95% interval of the paired mean
-        low, high = d["mean"] - half, d["mean"] + half
-        verdict_text = ("parity (within 1 point) is excluded" if high < -TARGET_POINTS
-                        else "consistent with parity" if low >= -TARGET_POINTS
-                        else "too noisy to tell parity from a loss")
+        low, high, text = _standing(d)
         lines.append(f"- {s['setting']}: {d['mean']:+.2f} ± {d['std']:.2f} points, mean ± 2 "
-                     f"standard errors [{low:+.1f}, {high:+.1f}]: {verdict_text}; "
+                     f"standard errors [{low:+.1f}, {high:+.1f}]: {text}; "
                      f"{s['bytes_per_frame']:.0f} B/frame.")
     return lines
 

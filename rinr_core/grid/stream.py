@@ -7,7 +7,9 @@ finds); the networks are quantized and sent once. Every later frame is fitted wi
 networks frozen, one after the other, its latents warm-started from the previous frame's
 (moved by the global motion, and inside the object box by the box's displacement), and
 where copying the previous frame's latents is cheaper than coding new ones its blocks are
-*skipped* (:mod:`rinr_core.grid.skip`: one flag per 16x16 block). New frames of a later round
+*skipped* (:mod:`rinr_core.grid.skip`: one flag per 16x16 block). A frame the frozen networks
+miss by more than :attr:`~rinr_core.grid.settings.GridSettings.refresh_db` starts a new
+network version (:func:`_fit_rest`). New frames of a later round
 (:func:`update_stream`) are fitted the same way against the last frame of the stream the
 receivers hold, and ship as an update segment (:func:`~rinr_core.grid.stream_format.merge`
 appends it). Rate control and metrics work as for the per-frame codec; ``bytes`` per frame
@@ -248,22 +250,24 @@ class _Fitted:
         self.intra.append(intra)
 
 
-def _stale(fit: FrameFit, settings: GridSettings) -> bool:
-    """Whether a warm frame misses its targets by more than :attr:`GridSettings.refresh_db`."""
+def _stale(fit: FrameFit, settings: GridSettings, achievable: float) -> bool:
+    """Whether a warm frame misses its targets by more than :attr:`GridSettings.refresh_db`
+    beyond ``achievable`` (what cold fits missed by: a small step budget misses everywhere)."""
     return (settings.refresh_db is not None and settings.targeted
-            and shortfall(fit.psnrs, settings) > settings.refresh_db)
+            and shortfall(fit.psnrs, settings) > settings.refresh_db + achievable)
 
 
 def _fit_rest(arch: GridArch, nets: list[QuantTensor], frames: Sequence[Frame],
               shifts: Sequence[tuple[int, int]], reference: Sequence[np.ndarray],
               reference_box: Box, lambdas: tuple[float, float], settings: GridSettings,
-              device: torch.device) -> _Fitted:
+              device: torch.device, achievable: float = 0.0) -> _Fitted:
     """Warm fits of ``frames``, one after the other, each against the frame before it.
 
     A frame the networks no longer fit (:func:`_stale`: the content drifted from the frames
-    they were trained on) starts a new network version when that brings it at least
-    :data:`REFRESH_GAIN_DB` closer to its targets: it and the next frame are fitted cold,
-    and the frames after them warm under the new networks.
+    they were trained on; ``achievable``: how far the cold fit of those frames missed) starts
+    a new network version when that brings it at least :data:`REFRESH_GAIN_DB` closer to its
+    targets: it and the next frame are fitted cold, and the frames after them warm under the
+    new networks. A cold fit that does not help sets how far later frames may miss first.
     """
     out = _Fitted()
     current, version, k = nets, 0, 0
@@ -271,11 +275,12 @@ def _fit_rest(arch: GridArch, nets: list[QuantTensor], frames: Sequence[Frame],
         fit = _warm_frame(arch, current, frames[k], shifts[k], reference, reference_box, lambdas,
                           settings, device)
         head = None
-        if _stale(fit, settings):
+        if _stale(fit, settings, achievable):
             head = _fit_head(arch, frames[k : k + BASE_FRAMES], shifts[k : k + BASE_FRAMES],
                              settings, device)
-            if (shortfall(head.frames[0].psnrs, settings)
-                    > shortfall(fit.psnrs, settings) - REFRESH_GAIN_DB):
+            misses = [shortfall(f.psnrs, settings) for f in head.frames]
+            achievable = max(misses)
+            if misses[0] > shortfall(fit.psnrs, settings) - REFRESH_GAIN_DB:
                 head = None
         if head is None:
             out.add(fit, version)
@@ -354,7 +359,8 @@ def encode_stream(frames: Sequence[Frame], settings: GridSettings | None = None)
     if len(frames) > len(head):
         last = outcome.frames[-1]
         rest = _fit_rest(arch, outcome.networks[0], frames[len(head):], shifts[len(head):],
-                         last.levels, head[-1].box, last.lambdas, settings, device)
+                         last.levels, head[-1].box, last.lambdas, settings, device,
+                         max(shortfall(f.psnrs, settings) for f in outcome.frames))
         for fit, version, alone in zip(rest.fits, rest.versions, rest.intra, strict=True):
             fitted.add(fit, version, alone)
         fitted.new_nets = rest.new_nets
