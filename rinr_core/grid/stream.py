@@ -260,7 +260,8 @@ def _stale(fit: FrameFit, settings: GridSettings, achievable: float) -> bool:
 def _fit_rest(arch: GridArch, nets: list[QuantTensor], frames: Sequence[Frame],
               shifts: Sequence[tuple[int, int]], reference: Sequence[np.ndarray],
               reference_box: Box, lambdas: tuple[float, float], settings: GridSettings,
-              device: torch.device, achievable: float = 0.0) -> _Fitted:
+              device: torch.device, achievable: float = 0.0, out: _Fitted | None = None
+              ) -> _Fitted:
     """Warm fits of ``frames``, one after the other, each against the frame before it.
 
     A frame the networks no longer fit (:func:`_stale`: the content drifted from the frames
@@ -268,8 +269,9 @@ def _fit_rest(arch: GridArch, nets: list[QuantTensor], frames: Sequence[Frame],
     a new network version when that brings it at least :data:`REFRESH_GAIN_DB` closer to its
     targets: it and the next frame are fitted cold, and the frames after them warm under the
     new networks. A cold fit that does not help sets how far later frames may miss first.
+    The fits are added to ``out`` (the stream's head, for a base) and returned.
     """
-    out = _Fitted()
+    out = out or _Fitted()
     current, version, k = nets, 0, 0
     while k < len(frames):
         fit = _warm_frame(arch, current, frames[k], shifts[k], reference, reference_box, lambdas,
@@ -358,12 +360,9 @@ def encode_stream(frames: Sequence[Frame], settings: GridSettings | None = None)
     base_seconds = time.perf_counter() - start
     if len(frames) > len(head):
         last = outcome.frames[-1]
-        rest = _fit_rest(arch, outcome.networks[0], frames[len(head):], shifts[len(head):],
-                         last.levels, head[-1].box, last.lambdas, settings, device,
-                         max(shortfall(f.psnrs, settings) for f in outcome.frames))
-        for fit, version, alone in zip(rest.fits, rest.versions, rest.intra, strict=True):
-            fitted.add(fit, version, alone)
-        fitted.new_nets = rest.new_nets
+        _fit_rest(arch, outcome.networks[0], frames[len(head):], shifts[len(head):],
+                  last.levels, head[-1].box, last.lambdas, settings, device,
+                  max(shortfall(f.psnrs, settings) for f in outcome.frames), fitted)
     versions = [outcome.networks[0], *fitted.new_nets]
     stored = [_stream_net(n) for n in versions]
     coded = _code_frames(arch, versions, range(len(versions)), frames, fitted, 0, None, shifts)
@@ -374,7 +373,8 @@ def encode_stream(frames: Sequence[Frame], settings: GridSettings | None = None)
     metrics = _measure(data, data, frames, 0, arch, seconds / len(frames), fitted.fits,
                        device)
     summary = {"codec": "grid", "frames": len(frames), "total_bytes": len(data),
-               "network_bytes": sum(len(n.words) * 4 + 2 + 2 * len(versions[0]) for n in stored),
+               "network_bytes": sum(len(n.words) * 4 + 2 + 2 * len(v)
+                                    for n, v in zip(stored, versions, strict=True)),
                "network_versions": len(stored), "network_weights": arch.num_params,
                "base_fit_seconds": base_seconds, "encode_seconds": seconds}
     return SequenceResult(data, frames, metrics, summary)
