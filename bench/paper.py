@@ -9,8 +9,9 @@ Five figures, each a PNG beside a table and, where the paper gives a number, its
    mAP50-95 on held-out camera JPEGs, and each codec's "bytes at parity"
    (:mod:`paper_sweep`, through :func:`accuracy.measure`);
 4. data transferred vs number of devices (2-50), edge training per codec at its bytes at
-   parity vs fog training, with the crossover (:mod:`paper_devices`: the placement model fed
-   with the sizes measured here, and at 640x360 with its defaults);
+   parity vs fog training, with the crossover: real Flower simulations with 2, 5 and 10
+   devices (their byte ledgers, :mod:`paper_runs`), the placement model beyond
+   (:mod:`paper_devices`), and the model alone at 640x360 with its defaults;
 5. latency of one round: encode (fog), transfer at 2 MB/s, decode (edge), training.
 
 Encodes and training runs are cached (``--cache``), shared with ``bench/accuracy.py`` when
@@ -26,7 +27,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,7 @@ from common import (  # noqa: E402
 from paper_ablation import ABLATION, ablation_means, measure_ablation  # noqa: E402
 from paper_devices import device_curves, latency, paper_scale_payloads  # noqa: E402
 from paper_report import crossover_text, report_page, write_plots  # noqa: E402
+from paper_runs import QUICK_RUNS, RUNS, RunSpec, device_runs, measured_curves  # noqa: E402
 from paper_sweep import SWEEP, bytes_at_parity  # noqa: E402
 
 from rinr_core.codecs import get_codec  # noqa: E402
@@ -128,11 +130,12 @@ def compute_device(device: str | None) -> str:
 
 def run(config: AccuracyConfig, sweep_settings: tuple[CodecSetting, ...],
         ablation_config: AccuracyConfig, ablation_sequences: tuple[str, ...],
-        ablation_frames: int, cache: Path | None) -> dict[str, Any]:
+        ablation_frames: int, cache: Path | None, runs: RunSpec) -> dict[str, Any]:
     """Every measurement and model of the page (see the module docstring)."""
     ablation = measure_ablation(ablation_sequences, ablation_frames, ablation_config, ABLATION,
                                 cache)
-    sweep = measure(config, sweep_settings, work=WORK_DIR / f"{NAME}-{os.getpid()}", cache=cache)
+    work = WORK_DIR / f"{NAME}-{os.getpid()}"
+    sweep = measure(config, sweep_settings, work=work, cache=cache)
     parity = chosen_sizes(bytes_at_parity(sweep["summary"]), sweep["summary"])
     camera = float(np.mean([s["camera_jpeg_bytes"] for s in sweep["sequences"]]))
     sizes = {"jpeg": camera, **{p["plan_name"]: p["placed_bytes"] for p in parity if p["placed"]}}
@@ -141,6 +144,8 @@ def run(config: AccuracyConfig, sweep_settings: tuple[CodecSetting, ...],
              f"({sizes_text}), {config.train_frames} training frames per sequence, "
              f"{compute_device(config.device)}")
     size0 = ablation[0]["size"] if ablation else [0, 0]
+    simulations = device_runs(parity, sweep["summary"], runs, config.max_side, work / "runs",
+                              config.device)
     return {
         "accuracy_config": sweep["config"], "scale": scale,
         "ablation_scale": f"{len(ablation_sequences)} sequence(s), {ablation_frames} frames each "
@@ -148,9 +153,11 @@ def run(config: AccuracyConfig, sweep_settings: tuple[CodecSetting, ...],
                           f"{size0[0]}x{size0[1]}), SIRENs {ablation_config.inr_steps or 'preset'} steps, "
                           f"NeRV {ablation_config.nerv_epochs or 'preset'} epochs, "
                           f"{compute_device(ablation_config.device)}",
+        "ablation_frames": ablation_frames,
         "ablation": ablation, "ablation_means": ablation_means(ablation),
         "sweep": sweep, "parity": parity,
-        "devices": device_curves(sizes, config.train_frames),
+        "device_runs": simulations, "runs_spec": asdict(runs),
+        "devices": measured_curves(simulations),
         "devices_paper_scale": device_curves(paper_scale_payloads(), 300),
         "latency": latency(sizes, throughputs(sweep, parity, config), config.train_frames),
     }
@@ -180,9 +187,9 @@ def reductions(data: dict[str, Any]) -> list[str]:
     return [
         "## What was reduced, and why",
         "",
-        "Measured on 2 CPU cores shared with other work (load average in the header), with "
-        "about 50 CPU-minutes for `bench/accuracy.py` and this page together; the issue's "
-        "160 px / 90-minute CPU configuration did not fit. Every figure says its scale. Cuts:",
+        "Machine, device and load average: the header. Every figure says its scale"
+        + (f"; this run used {c['max_side']} px, not the issue's 160 px CPU scale"
+           if c["max_side"] < 160 else "") + ". Cuts:",
         "",
         f"- Frames at longer side {c['max_side']} px; YOLOv8n {c['epochs']} epochs; "
         f"{c['inr_steps'] or 'preset'} fitting steps per SIREN (`fast` preset: 1,500 / 1,000) and per grid "
@@ -192,11 +199,14 @@ def reductions(data: dict[str, Any]) -> list[str]:
         f"- Figures 1-2: {data['ablation_scale']}.",
         f"- Figure 3: settings {', '.join(tried)}"
         + (f"; not run: {', '.join(left_out)} (CPU time)" if left_out else "") + ".",
-        "- Figure 4: the placement model with the sizes measured here, not 10-device runs "
-        "(a real run per codec and device count did not fit); the model's error against the "
-        "runs' byte ledgers is 0.1% (`docs/results/placement.md`).",
-        "- Figure 5: measured throughputs on this CPU (one thread, loaded machine), combined "
-        "by the model; no GPU, so the paper's 2.9x GPU training speedup is not measured.",
+        f"- Figure 4: real simulations with {', '.join(map(str, data['devices']['run_devices']))} "
+        f"devices, {data['runs_spec']['frames_per_node']} frames per node (every "
+        f"{data['runs_spec']['val_every']}th held out), not the sweep's "
+        f"{c['train_frames']} per sequence; the placement model beyond.",
+        f"- Figure 5: throughputs measured on this {compute_device(c['device'])} "
+        f"({data['environment'].get('torch_threads', '?')} torch thread(s)), combined by the "
+        "model" + ("; no GPU, so the paper's 2.9x GPU training speedup is not measured."
+                   if compute_device(c["device"]) != "GPU" else "."),
         "- Encodes and training runs are taken from the cache (`--cache`, shared with "
         "`bench/accuracy.py`) where present: the run time in the header counts only the work "
         "done by this invocation, and encode seconds are those measured when each payload was "
@@ -210,11 +220,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep", default=None,
                         help="comma-separated sweep settings as bench/accuracy.py --codecs "
                              "(default: jpeg, jpeg q50/q20, qre, qre 5/8-bit, res-nerv, "
-                             "res-nerv 0.1 bpp)")
+                             "res-nerv 0.1 bpp, grid-stream 30/35 dB)")
     parser.add_argument("--ablation-sequences", default=None,
                         help=f"comma-separated (default {','.join(SEQUENCES)})")
     parser.add_argument("--ablation-frames", type=int, default=None,
                         help=f"frames per sequence in figures 1-2 (default {ABLATION_FRAMES})")
+    parser.add_argument("--seeds", default=None,
+                        help="comma-separated detector seeds of figure 3 (default 0,1)")
+    parser.add_argument("--max-side", type=int, default=None,
+                        help="longer side of the frames and YOLOv8n's image size (default "
+                             f"{FULL.max_side}; the issue's CPU scale: 160)")
+    parser.add_argument("--device-runs", default=None,
+                        help="comma-separated device counts of figure 4's simulations "
+                             f"(default {','.join(map(str, RUNS.devices))})")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--paper-scale", action="store_true",
                         help="for a GPU: frames up to 640 px, 640 px YOLOv8n, 60 epochs, the "
@@ -235,6 +253,13 @@ def main(argv: list[str] | None = None) -> int:
     apply_threads(args.threads)
     config = replace(QUICK if args.quick else PAPER_SCALE if args.paper_scale else FULL,
                      device=args.device)
+    if args.seeds:
+        config = replace(config, seeds=tuple(int(s) for s in args.seeds.split(",")))
+    if args.max_side:
+        config = replace(config, max_side=args.max_side, imgsz=args.max_side)
+    runs = QUICK_RUNS if args.quick else RUNS
+    if args.device_runs:
+        runs = replace(runs, devices=tuple(int(n) for n in args.device_runs.split(",")))
     ablation_config = replace(QUICK_ABLATION if args.quick else config, device=args.device)
     sweep_settings = (parse_settings(args.sweep) if args.sweep
                       else QUICK_SWEEP if args.quick else SWEEP)
@@ -244,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     out = output_dir(args)
     env = environment(args.device)
     start = time.perf_counter()
-    data = run(config, sweep_settings, ablation_config, sequences, frames, args.cache)
+    data = run(config, sweep_settings, ablation_config, sequences, frames, args.cache, runs)
     data.update(environment=env, seconds=time.perf_counter() - start,
                 command=reproduce_command(argv=argv), reductions=headline(data))
     data["notes"] = reductions(data)

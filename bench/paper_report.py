@@ -92,11 +92,15 @@ def plot_devices(measured: dict[str, Any], paper: dict[str, Any], path: Path) ->
     """Figure 4: total bytes vs devices, edge per codec vs fog, at both scales."""
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, data, title in ((axes[0], measured, "measured sizes (this run's scale)"),
+    for ax, data, title in ((axes[0], measured, "real runs (markers), model beyond"),
                             (axes[1], paper, "model defaults at 640x360")):
         for name, values in data["curves"].items():
             style = "--" if name.startswith("fog") else (":" if "serverless" in name else "-")
-            ax.plot(data["devices"], [v / 1e6 for v in values], style, label=name)
+            line, = ax.plot(data["devices"], [v / 1e6 for v in values], style, label=name)
+            runs = data.get("measured", {}).get(name)
+            if runs:
+                ax.plot(runs["devices"], [v / 1e6 for v in runs["bytes"]], "o",
+                        color=line.get_color(), markersize=5)
         for codec, n in data["crossover"].items():
             if n is not None:
                 ax.axvline(n, color="gray", lw=0.8)
@@ -159,11 +163,16 @@ def _claims(data: dict[str, Any]) -> str:
     for codec in at10:
         if codec == "jpeg":
             continue
+        measured = at10[codec].get("measured_vs_jpeg_relay")
         rows.append([f"data moved among 10 devices, {codec} vs JPEG",
                      f"{PAPER_REDUCTION}x (Residual-INR)",
-                     f"{at10[codec]['vs_jpeg_relay']:.2f}x vs JPEG relay, "
-                     f"{at10[codec]['vs_serverless_jpeg']:.2f}x vs serverless JPEG",
-                     f"model with the sizes measured here ({data['scale']})"])
+                     (f"{measured:.2f}x vs JPEG relay (runs), " if measured is not None else
+                      f"{at10[codec]['vs_jpeg_relay']:.2f}x vs JPEG relay (model), ")
+                     + f"{at10[codec]['vs_serverless_jpeg']:.2f}x vs serverless JPEG (model)",
+                     "10-device Flower simulations (figure 4), longer side "
+                     f"{data['accuracy_config']['max_side']} px" if measured is not None else
+                     "model continued from figure 4's largest runs, longer side "
+                     f"{data['accuracy_config']['max_side']} px"])
     for codec in ("residual-inr", "res-nerv"):
         if codec in paper10:
             rows.append([f"data moved among 10 devices, {codec} vs JPEG", f"{PAPER_REDUCTION}x",
@@ -183,6 +192,50 @@ def _claims(data: dict[str, Any]) -> str:
                      f"{_num(qre['psnr_object'], 1)} / background {_num(qre['psnr_background'], 1)} dB",
                      data["ablation_scale"]])
     return markdown_table(["claim", "paper", "ours", "measured at"], rows)
+
+
+def _runs_text(data: dict[str, Any]) -> list[str]:
+    devices, spec = data["devices"], data["runs_spec"]
+    counts = ", ".join(map(str, devices["run_devices"]))
+    source = ", ".join(f"{c} {s}" for c, s in devices["crossover_source"].items())
+    return [
+        f"Left: real in-process Flower simulations with {counts} edge devices (markers: each "
+        "run's byte ledger, every message both ways); the lines are the placement model "
+        "(`rinr_runtime.planning`) fed with the sizes the largest runs measured, up to 50 "
+        f"devices. Each device is one shared sequence ({spec['frames_per_node']} frames per "
+        f"node at longer side {data['accuracy_config']['max_side']} px, every "
+        f"{spec['val_every']}th held out and never sent; devices beyond 4 share sequences, "
+        "interleaving their frames), 1 round. Edge curves: each codec at its bytes-at-parity "
+        "setting, training nothing (with independent aggregation edge training moves no "
+        "weights, only the round's small train messages, which the model lines add). Fog "
+        f"curve: JPEG uploads, YOLOv8n (`yolov8n.yaml`) trained at the fog for "
+        f"{spec['fog_epochs']} epoch at {spec['fog_imgsz']} px, its weights "
+        f"({devices['model_bytes'] / 1e6:.2f} MB) down to every node. Largest model error "
+        f"against a run's ledger: {100 * devices['max_model_error']:.2f}%. Crossover source "
+        f"per codec: {source} (measured: the runs themselves; model: beyond the runs; none: "
+        "never up to 50). Right: the model's defaults at 640x360.",
+        "",
+        "Reading the runs: a run's payload per frame is what its codec produced for that "
+        f"run's {spec['frames_per_node'] - spec['frames_per_node'] // spec['val_every']} sent "
+        "frames per node, so a stream codec pays its shared network over those few frames: "
+        f"Res-NeRV's per-frame payload here is far above figure 3's, where one NeRV serves "
+        f"{data['accuracy_config']['train_frames']} frames. A fog re-encode (JPEG qN) is a "
+        "classic peer of figure 3, not a runtime codec, so it has no run and no crossover "
+        "(–). The grid stream's model lines take its per-frame size from the codec's own "
+        "estimate, which assumes one network per stream, while a run's stream refreshes its "
+        "network as the content changes (a number of versions the estimate cannot know): "
+        "that is where its larger model errors come from.",
+    ]
+
+
+def _runs_table(rows: list[dict[str, Any]]) -> str:
+    return markdown_table(
+        ["devices", "curve", "codec", "frames / device", "JPEG B / frame", "payload B / frame",
+         "measured bytes", "model bytes", "model error", "run s"],
+        [[r["devices"], r["curve"], r["codec"], f"{r['frames_per_device']:.1f}",
+          f"{r['jpeg_bytes']:.0f}", f"{r['payload_bytes']:.0f}", r["measured_bytes"],
+          r["model_bytes"], f"{100 * r['model_error']:+.2f}%", f"{r['seconds']:.0f}"]
+         for r in rows])
 
 
 def report_page(data: dict[str, Any]) -> str:
@@ -242,18 +295,20 @@ def report_page(data: dict[str, Any]) -> str:
         f"paired differences over {len(c['sequences'])} sequence(s) x {len(c['seeds'])} seed(s)). "
         "Crossover: the fewest devices from which training at the fog (JPEG uploads, YOLOv8n "
         "weights down) moves fewer bytes than training at the edges with that codec at that "
-        f"size, from the placement model ({data['scale']}; {PAPER_FRAMES_PER_DEVICE} frames per "
-        "device for the 640x360 column). A codec that never reaches parity is placed at its "
-        "default setting.",
+        "setting: from the real runs of figure 4 where they show it, else the placement model "
+        f"continued from them; the 640x360 column is the model alone ({PAPER_FRAMES_PER_DEVICE} "
+        "frames per device). A codec that never reaches parity is placed at its default "
+        "setting.",
         "",
         parity,
         "",
         "## Figure 1 and 2: PSNR and payload size per ablation",
         "",
         f"Scale: {data['ablation_scale']}. Res-NeRV, a stream codec, is encoded over each "
-        "sequence's 40 training frames of figure 3 instead (its NeRV is amortized over the "
-        "stream; over 2 frames its bytes per frame would mean nothing), its PSNRs over those "
-        "frames. PSNRs are against the camera JPEG the fog received.",
+        f"sequence's {c['train_frames']} training frames of figure 3 instead (its NeRV is "
+        f"amortized over the stream; over {data.get('ablation_frames', '?')} frames its bytes "
+        "per frame would mean nothing), its PSNRs over those frames. PSNRs are against the "
+        "camera JPEG the fog received.",
         "",
         ablation,
         "",
@@ -279,23 +334,21 @@ def report_page(data: dict[str, Any]) -> str:
         "",
         "## Figure 4: data transferred vs number of devices",
         "",
-        "Placement model (`rinr_runtime.planning`), not real runs: a 10-device real run per "
-        "codec does not fit this CPU budget; the model matches the runs' byte ledgers within "
-        "0.1% (`docs/results/placement.md`). Left: sizes measured in this run "
-        f"({data['devices']['frames_per_device']:.0f} frames per device, YOLOv8n weights "
-        f"{data['devices']['model_bytes'] / 1e6:.2f} MB); right: the model's defaults at 640x360.",
+        *_runs_text(data),
         "",
         f"![data vs devices]({figures[3]})",
+        "",
+        _runs_table(data["device_runs"]),
         "",
         "## Figure 5: latency per round",
         "",
         f"Encode and decode: throughputs measured in the sweep on this machine (CPU, one thread, "
         f"{data['scale']}); transfer: the model at 2 MB/s, every byte through one channel; train: "
         f"the measured training throughput, each edge training on every frame of the round "
-        f"({LATENCY_DEVICES} devices, edge training). All are wall seconds on a machine "
-        "whose load average varied between about 8 and 18 during the runs: the training "
-        "recipe is the same for every row, so training-time differences between rows are "
-        "machine load, not the codec.",
+        f"({LATENCY_DEVICES} devices, edge training). All are wall seconds on this machine (its "
+        "load average at the start is in the header): the training recipe is the same for "
+        "every row, so training-time differences between rows are machine load, not the "
+        "codec.",
         "",
         latency,
         "",

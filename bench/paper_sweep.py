@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from accuracy import TARGET_POINTS, CodecSetting
+from accuracy import GRID_STREAM, TARGET_POINTS, CodecSetting
 
 SWEEP = (
     CodecSetting("jpeg", label="JPEG (camera)"),
@@ -21,10 +21,11 @@ SWEEP = (
     CodecSetting("qre", {"background_bits": 5, "object_bits": 8}, "qre 5/8-bit"),
     CodecSetting("res-nerv"),
     CodecSetting("res-nerv", {"nerv_bpp": 0.1}, "res-nerv 0.1 bpp"),
+    GRID_STREAM,
 )
 """Quality settings per codec: the camera JPEG (the reference), fog re-encodes of it at lower
 JPEG qualities, QRE at its default and lower bit widths, Res-NeRV at its default and a
-smaller NeRV."""
+smaller NeRV, and the grid stream at the demo's 30 / 35 dB targets."""
 
 
 def family(row: dict[str, Any]) -> str:

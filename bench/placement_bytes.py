@@ -31,12 +31,29 @@ def yolov8n_weights() -> tuple[int, int]:
     return detector_size(RuntimeConfig.from_run_config({"model": DETECTOR}))
 
 
-def byte_run(spec: ByteSpec, devices: int, codec: str, data: Path, work: Path,
-             device: str | None, detector: tuple[int, int]) -> dict[str, Any]:
-    """One simulation: what it moved, what the model predicts from its sizes, and more."""
+def simulate(devices: int, overrides: dict[str, Any], label: str) -> tuple[dict[str, Any], float]:
+    """One in-process Flower simulation with ``devices`` nodes: its report and wall seconds.
+
+    Exits with the run's first errors when it did not complete or lost any frame.
+    """
     from fog.server_app import report_path
     from fog.simulation import run_inprocess
 
+    log(f"[simulation] {devices} devices, {label}")
+    start = time.perf_counter()
+    report = load_report(report_path(run_inprocess(overrides, num_nodes=devices)))
+    seconds = time.perf_counter() - start
+    summary = report["summary"]
+    broken = [b for r in report["rounds"] for b in r["broken"]]
+    if summary["status"] != "completed" or summary["errors"] or broken:
+        raise SystemExit(f"error: the {devices}-device {label} run failed: "
+                         f"{(summary['errors'] + broken)[:3]}")
+    return report, seconds
+
+
+def byte_run(spec: ByteSpec, devices: int, codec: str, data: Path, work: Path,
+             device: str | None, detector: tuple[int, int]) -> dict[str, Any]:
+    """One simulation: what it moved, what the model predicts from its sizes, and more."""
     run_dir = work / f"run-{devices}-{codec}"
     overrides = {
         "num-server-rounds": 1, "min-nodes": devices, "data": str(data),
@@ -45,15 +62,8 @@ def byte_run(spec: ByteSpec, devices: int, codec: str, data: Path, work: Path,
         "codec": codec, "placement": "edge", "train": False, "run-dir": str(run_dir),
         "cache-dir": str(work / "cache"), "edge-dir": str(work / "edge"), "device": device or "",
     }
-    log(f"[placement] simulation: {devices} devices, {codec}")
-    start = time.perf_counter()
-    report = load_report(report_path(run_inprocess(overrides, num_nodes=devices)))
-    seconds = time.perf_counter() - start
+    report, seconds = simulate(devices, overrides, codec)
     summary = report["summary"]
-    broken = [b for r in report["rounds"] for b in r["broken"]]
-    if summary["status"] != "completed" or summary["errors"] or broken:
-        raise SystemExit(f"error: the {devices}-device {codec} run failed: "
-                         f"{(summary['errors'] + broken)[:3]}")
     inputs = report_plan_inputs(report)
     assert inputs is not None
     predicted = estimate(inputs, codec, "edge")

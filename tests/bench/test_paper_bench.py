@@ -42,6 +42,16 @@ def test_quick_paper_run_writes_five_figures_and_the_claims(tmp_path: Path) -> N
     assert devices["devices"][0] == 2 and devices["devices"][-1] == 50 and len(fog) == 49
     edge = devices["curves"]["qre edge"]
     assert all(b > a for a, b in zip(edge, edge[1:], strict=False))
+    runs = {(r["curve"], r["placement"]): r for r in data["device_runs"]}
+    assert set(runs) == {("jpeg", "edge"), ("qre", "edge"),
+                         ("fog (JPEG uploads, weights down)", "fog")}
+    assert runs[("qre", "edge")]["codec"] == "residual-inr"
+    assert all(r["devices"] == 2 and r["measured_bytes"] > 0 for r in runs.values())
+    assert all(abs(r["model_error"]) < 0.05 for r in runs.values())
+    fog_run = runs[("fog (JPEG uploads, weights down)", "fog")]
+    assert fog_run["measured_by_phase"]["evaluate"]["down"] > 2 * devices["model_bytes"] * 0.99
+    assert devices["measured"]["qre edge"] == {"devices": [2],
+                                               "bytes": [runs[("qre", "edge")]["measured_bytes"]]}
     assert isinstance(data["devices_paper_scale"]["crossover"]["residual-inr"], int)
     assert all(r["round"]["train_s"] > 0 for r in data["latency"])
     page = (tmp_path / "paper.md").read_text()
