@@ -342,8 +342,9 @@ def report_page(data: dict[str, Any]) -> str:
         "",
         "## Figure 5: latency per round",
         "",
-        f"Encode and decode: throughputs measured in the sweep on this machine (CPU, one thread, "
-        f"{data['scale']}); transfer: the model at 2 MB/s, every byte through one channel; train: "
+        f"Encode and decode: throughputs measured in the sweep on this machine "
+        f"({data['scale']}; this run {data['environment'].get('torch_threads', '?')} torch "
+        "thread(s), cached encodes keep the seconds of their first encode); transfer: the model at 2 MB/s, every byte through one channel; train: "
         f"the measured training throughput, each edge training on every frame of the round "
         f"({LATENCY_DEVICES} devices, edge training). All are wall seconds on this machine (its "
         "load average at the start is in the header): the training recipe is the same for "
