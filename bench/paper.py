@@ -244,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         out = output_dir(args)
         data = json.loads(args.render.read_text())
         data["parity"] = chosen_sizes(data["parity"], data["sweep"]["summary"])
+        data["devices"] = measured_curves(data["device_runs"])
         data["reductions"] = headline(data)
         data["notes"] = reductions(data)
         data["figures"] = write_plots(data, out)

@@ -18,7 +18,7 @@ budget, since their sizes follow from it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,17 +80,30 @@ def _run(devices: int, curve: str, codec: str, placement: str, overrides: dict[s
     config = {**overrides, "min-nodes": devices, "codec": codec, "placement": placement,
               "run-dir": str(work / f"run-{name}")}
     report, seconds = simulate(devices, config, f"{curve}, {placement} training")
+    return run_row(report, seconds, curve, codec, placement)
+
+
+def run_row(report: dict[str, Any], seconds: float, curve: str, codec: str,
+            placement: str) -> dict[str, Any]:
+    """A run's figure-4 row from its report: ledger, delivered payload and the model's bytes."""
     inputs = report_plan_inputs(report)
     assert inputs is not None, "the run collected no frames"
-    measured = report["summary"]["total_bytes"]
+    summary = report["summary"]
+    measured = summary["total_bytes"]
     predicted = estimate(inputs, codec, placement).total_bytes
-    return {"devices": devices, "curve": curve, "codec": codec, "placement": placement,
+    delivered = summary["delivered_frames"]
+    payload = summary["delivered_payload_bytes"] / delivered if delivered else inputs.payload(codec)
+    refit = replace(inputs, payload_bytes={**inputs.payload_bytes, codec: payload})
+    refit_bytes = estimate(refit, codec, placement).total_bytes
+    return {"devices": inputs.devices, "curve": curve, "codec": codec, "placement": placement,
             "seconds": round(seconds, 1), "frames_per_device": inputs.frames_per_device,
             "jpeg_bytes": inputs.payload("jpeg"), "payload_bytes": inputs.payload(codec),
+            "delivered_payload_bytes": payload,
             "measured_bytes": measured, "model_bytes": round(predicted),
             "model_error": (predicted - measured) / measured,
-            "measured_by_phase": report["summary"]["bytes_by_phase"],
-            "delivered_frames": report["summary"]["delivered_frames"], "inputs": asdict(inputs)}
+            "delivered_model_error": (refit_bytes - measured) / measured,
+            "measured_by_phase": summary["bytes_by_phase"],
+            "delivered_frames": delivered, "inputs": asdict(inputs)}
 
 
 def device_runs(parity: list[dict[str, Any]], summary: list[dict[str, Any]], spec: RunSpec,
@@ -115,14 +128,16 @@ def device_runs(parity: list[dict[str, Any]], summary: list[dict[str, Any]], spe
 def measured_curves(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Figure 4 from the runs: their bytes up to the largest count, the model beyond.
 
-    The model curves (:func:`paper_devices.device_curves`) use the sizes the largest runs
-    measured; ``measured`` holds each curve's ledger per device count, ``crossover`` the
+    The model curves (:func:`paper_devices.device_curves`) use the payload per frame the
+    largest runs delivered (the runtime planner's estimate in results saved before runs
+    recorded it); ``measured`` holds each curve's ledger per device count, ``crossover`` the
     fewest devices from which fog training moved fewer bytes in the runs, else the model's.
     """
     largest = max(r["devices"] for r in rows)
     top = {r["curve"]: r for r in rows if r["devices"] == largest}
     payloads = {"jpeg": top["jpeg"]["jpeg_bytes"],
-                **{c: r["payload_bytes"] for c, r in top.items() if c not in ("jpeg", FOG_CURVE)}}
+                **{c: r.get("delivered_payload_bytes", r["payload_bytes"])
+                   for c, r in top.items() if c not in ("jpeg", FOG_CURVE)}}
     curves = device_curves(payloads, top[FOG_CURVE]["frames_per_device"])
     measured: dict[str, dict[int, int]] = {}
     for r in rows:
@@ -145,5 +160,8 @@ def measured_curves(rows: list[dict[str, Any]]) -> dict[str, Any]:
     curves.update(measured={k: {"devices": sorted(v), "bytes": [v[n] for n in sorted(v)]}
                             for k, v in measured.items()},
                   crossover_source=source, run_devices=sorted({r["devices"] for r in rows}),
-                  max_model_error=max(abs(r["model_error"]) for r in rows))
+                  max_model_error=max(abs(r["model_error"]) for r in rows),
+                  max_delivered_model_error=max(
+                      (abs(r["delivered_model_error"]) for r in rows
+                       if "delivered_model_error" in r), default=None))
     return curves

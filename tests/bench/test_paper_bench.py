@@ -48,6 +48,8 @@ def test_quick_paper_run_writes_five_figures_and_the_claims(tmp_path: Path) -> N
     assert runs[("qre", "edge")]["codec"] == "residual-inr"
     assert all(r["devices"] == 2 and r["measured_bytes"] > 0 for r in runs.values())
     assert all(abs(r["model_error"]) < 0.05 for r in runs.values())
+    assert all(abs(r["delivered_model_error"]) < 0.05 for r in runs.values())
+    assert runs[("qre", "edge")]["delivered_payload_bytes"] == runs[("qre", "edge")]["payload_bytes"]
     fog_run = runs[("fog (JPEG uploads, weights down)", "fog")]
     assert fog_run["measured_by_phase"]["evaluate"]["down"] > 2 * devices["model_bytes"] * 0.99
     assert devices["measured"]["qre edge"] == {"devices": [2],
